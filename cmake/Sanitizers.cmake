@@ -1,0 +1,15 @@
+# ASan + UBSan, stopping at the first report so CI cannot miss one.
+if(SDP_SANITIZE)
+  set(SDP_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_compile_options(${SDP_SAN_FLAGS})
+  add_compile_definitions(SDP_SANITIZE=1)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(SDP_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SDP_FUZZ needs clang (configure with CC=clang-14)")
+  endif()
+  # The library is instrumented for coverage; each target links libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

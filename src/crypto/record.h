@@ -1,0 +1,71 @@
+/* The record layer: seals and opens the records of a message and the
+ * tags of control packets, with the sequence numbers, nonces, AADs and
+ * usage limits that docs/PROTOCOL.md specifies.
+ *
+ * One struct sdp_rec_key holds one direction's keys for one generation:
+ * a data key for records and a control key for control packets. */
+#ifndef SDP_CRYPTO_RECORD_H
+#define SDP_CRYPTO_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/aead.h"
+#include "crypto/keysched.h"
+
+#define SDP_REC_AAD_LEN 16
+
+/* RFC 9001 6.6 usage limits, counted per key. */
+#define SDP_AESGCM_SEAL_LIMIT (UINT64_C(1) << 23)
+#define SDP_AESGCM_FAIL_LIMIT (UINT64_C(1) << 52)
+#define SDP_CHACHA_SEAL_LIMIT (UINT64_C(1) << 62)
+#define SDP_CHACHA_FAIL_LIMIT (UINT64_C(1) << 36)
+
+struct sdp_rec_key {
+    const struct sdp_aead_provider *prov;
+    struct sdp_aead_key *data;
+    struct sdp_aead_key *ctl;
+    uint32_t generation;   /* key phase bit = generation & 1 */
+    uint64_t data_sealed;  /* AEAD invocations under the data key */
+    uint64_t ctl_sealed;   /* ... under the control key */
+    uint64_t open_failed;  /* failed opens, both keys */
+    uint64_t seal_limit;   /* hard: sealing beyond fails with SDP_EKEYLIMIT */
+    uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
+    uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
+};
+
+/* Set up from derived traffic keys (copied into the provider's locked key
+ * objects; tk may be freed afterwards).  update_after 0 picks half the
+ * suite's seal limit. Errors: SDP_EINVAL, SDP_ENOMEM, SDP_ECRYPTO. */
+int sdp_rec_key_init(struct sdp_rec_key *rk, const struct sdp_aead_provider *p,
+                     const struct sdp_traffic_keys *tk, uint32_t generation, uint64_t update_after);
+/* Wipe and release; safe on a zeroed or already-cleared struct. */
+void sdp_rec_key_clear(struct sdp_rec_key *rk);
+int sdp_rec_key_needs_update(const struct sdp_rec_key *rk);
+
+static inline uint64_t sdp_rec_seq(uint64_t msg_id, uint32_t idx)
+{
+    return (msg_id << 16) | (idx & 0xffffu);
+}
+
+/* AAD of a record: version, flags, message id, record index, message
+ * length, record length (docs/PROTOCOL.md "Record format"). */
+void sdp_rec_aad(uint8_t out[SDP_REC_AAD_LEN], uint64_t msg_id, uint32_t idx, uint32_t msg_len,
+                 uint32_t rec_len, uint8_t aad_flags);
+
+/* Seal record idx of a message: pt holds sdp_rec_len(msg_len, rec_size, idx)
+ * bytes; ct receives as many, tag 16.  Errors: SDP_EINVAL (layout, id),
+ * SDP_EKEYLIMIT, SDP_ECRYPTO. */
+int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint16_t rec_size,
+                 uint32_t idx, uint8_t aad_flags, const uint8_t *pt, uint8_t *ct, uint8_t *tag);
+/* Open it; pt may equal ct.  Errors: SDP_EBADMSG (counted toward the
+ * integrity limit; pt zeroed), SDP_EINVAL, SDP_EKEYLIMIT, SDP_ECRYPTO. */
+int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint16_t rec_size,
+                 uint32_t idx, uint8_t aad_flags, const uint8_t *ct, const uint8_t *tag, uint8_t *pt);
+
+/* Control packets: pkt is the encoded packet of len bytes whose last 16
+ * are the tag and the 8 before it the control sequence number seq. */
+int sdp_ctl_seal(struct sdp_rec_key *rk, uint8_t *pkt, size_t len, uint64_t seq);
+int sdp_ctl_open(struct sdp_rec_key *rk, const uint8_t *pkt, size_t len, uint64_t seq);
+
+#endif
