@@ -41,6 +41,7 @@ int sdp_rec_key_init(struct sdp_rec_key *rk, const struct sdp_aead_provider *p,
                      const struct sdp_traffic_keys *tk, uint32_t generation, uint64_t update_after);
 /* Wipe and release; safe on a zeroed or already-cleared struct. */
 void sdp_rec_key_clear(struct sdp_rec_key *rk);
+/* True once either key has sealed update_after times (or hit seal_limit). */
 int sdp_rec_key_needs_update(const struct sdp_rec_key *rk);
 
 static inline uint64_t sdp_rec_seq(uint64_t msg_id, uint32_t idx)
@@ -63,8 +64,11 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint16_t rec_size,
                  uint32_t idx, uint8_t aad_flags, const uint8_t *ct, const uint8_t *tag, uint8_t *pt);
 
-/* Control packets: pkt is the encoded packet of len bytes whose last 16
- * are the tag and the 8 before it the control sequence number seq. */
+/* Control packets: pkt is the encoded packet of len bytes (at least 32)
+ * whose last 16 are the tag and the 8 before it the control sequence number
+ * seq; a seq that differs from those 8 bytes is SDP_EINVAL.  Seal counts
+ * toward seal_limit on the control key; a failed open returns SDP_EBADMSG
+ * and counts toward fail_limit. */
 int sdp_ctl_seal(struct sdp_rec_key *rk, uint8_t *pkt, size_t len, uint64_t seq);
 int sdp_ctl_open(struct sdp_rec_key *rk, const uint8_t *pkt, size_t len, uint64_t seq);
 

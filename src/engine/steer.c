@@ -21,7 +21,7 @@ unsigned sdp_steer_engine(const uint8_t *pkt, size_t len, unsigned n_engines)
 {
     const uint8_t *end = pkt + len;
     uint8_t vt;
-    uint32_t key;
+    uint32_t key = 0;
     if (n_engines <= 1 || !sdp_get_u8(pkt, end, &vt))
         return 0;
     unsigned off = (vt & 0x0f) == SDP_PKT_HANDSHAKE ? STEER_OFF_CONN_LOW32 : STEER_OFF_ID_LOW32;

@@ -1,0 +1,201 @@
+/* libsodium providers: ChaCha20-Poly1305-IETF everywhere, and AES-256-GCM
+ * where the CPU has AES-NI and PCLMUL (libsodium 1.0.18 has no portable
+ * AES).  libsodium takes the raw key per call, so the key bytes (or the
+ * expanded AES state) live in the locked key object. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto/aead.h"
+#include "crypto/aead_impl.h"
+#include "crypto/keymem.h"
+#include "sdp/sdp.h"
+
+struct sdp_aead_key {
+    crypto_aead_aes256gcm_state aes; /* first: it needs 16-byte alignment */
+    uint8_t key[SDP_AEAD_KEY_MAX];   /* ChaCha20 key */
+    uint8_t iv[SDP_AEAD_IV_LEN];
+};
+
+static int chacha_avail(void)
+{
+    return sdp_keymem_init() == 0;
+}
+
+static int aes_avail(void)
+{
+    return sdp_keymem_init() == 0 && crypto_aead_aes256gcm_is_available();
+}
+
+static void na_key_free(struct sdp_aead_key *k)
+{
+    sdp_keymem_free(k); /* wipes */
+}
+
+static int na_key_alloc(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
+                        struct sdp_aead_key **out)
+{
+    if (out == NULL)
+        return SDP_EINVAL;
+    *out = NULL;
+    if (key == NULL || iv == NULL || key_len != 32)
+        return SDP_EINVAL;
+    if (sdp_keymem_init() != 0)
+        return SDP_ECRYPTO;
+    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k));
+    if (k == NULL)
+        return SDP_ENOMEM;
+    memcpy(k->iv, iv, SDP_AEAD_IV_LEN);
+    *out = k;
+    return 0;
+}
+
+static int chacha_key_new(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
+                          struct sdp_aead_key **out)
+{
+    int rc = na_key_alloc(key, key_len, iv, out);
+    if (rc == 0)
+        memcpy((*out)->key, key, key_len);
+    return rc;
+}
+
+static int aes_key_new(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
+                       struct sdp_aead_key **out)
+{
+    if (!aes_avail())
+        return SDP_EUNAVAIL;
+    int rc = na_key_alloc(key, key_len, iv, out);
+    if (rc == 0 && crypto_aead_aes256gcm_beforenm(&(*out)->aes, key) != 0) {
+        na_key_free(*out);
+        *out = NULL;
+        rc = SDP_ECRYPTO;
+    }
+    return rc;
+}
+
+/* libsodium declares its buffers nonnull even for empty messages. */
+static uint8_t na_empty[1];
+
+static int na_seal(int aes, struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad,
+                   size_t aad_len, const uint8_t *pt, size_t len, uint8_t *ct,
+                   uint8_t tag[SDP_AEAD_TAG_LEN])
+{
+    uint8_t nonce[SDP_AEAD_IV_LEN];
+    int rc;
+
+    if (k == NULL || tag == NULL)
+        return SDP_EINVAL;
+    if (len == 0)
+        pt = ct = na_empty;
+    sdp_aead_nonce(nonce, k->iv, seq);
+    if (aes)
+        rc = crypto_aead_aes256gcm_encrypt_detached_afternm(ct, tag, NULL, pt, len, aad, aad_len,
+                                                            NULL, nonce, &k->aes);
+    else
+        rc = crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, tag, NULL, pt, len, aad,
+                                                                aad_len, NULL, nonce, k->key);
+    return rc == 0 ? 0 : SDP_ECRYPTO;
+}
+
+static int na_open(int aes, struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad,
+                   size_t aad_len, const uint8_t *ct, size_t len,
+                   const uint8_t tag[SDP_AEAD_TAG_LEN], uint8_t *pt)
+{
+    uint8_t nonce[SDP_AEAD_IV_LEN];
+    uint8_t tagcopy[SDP_AEAD_TAG_LEN];
+    int rc;
+
+    if (k == NULL || tag == NULL)
+        return SDP_EINVAL;
+    if (len == 0)
+        pt = (uint8_t *)(ct = na_empty);
+    memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
+    sdp_aead_nonce(nonce, k->iv, seq);
+    if (aes)
+        rc = crypto_aead_aes256gcm_decrypt_detached_afternm(pt, NULL, ct, len, tagcopy, aad,
+                                                            aad_len, nonce, &k->aes);
+    else
+        rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(pt, NULL, ct, len, tagcopy, aad,
+                                                                aad_len, nonce, k->key);
+    if (rc != 0) {
+        if (len)
+            memset(pt, 0, len);
+        return SDP_EBADMSG;
+    }
+    return 0;
+}
+
+static int chacha_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, size_t aad_len,
+                       const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[SDP_AEAD_TAG_LEN])
+{
+    return na_seal(0, k, seq, aad, aad_len, pt, len, ct, tag);
+}
+
+static int chacha_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, size_t aad_len,
+                       const uint8_t *ct, size_t len, const uint8_t tag[SDP_AEAD_TAG_LEN],
+                       uint8_t *pt)
+{
+    return na_open(0, k, seq, aad, aad_len, ct, len, tag, pt);
+}
+
+static int aes_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[SDP_AEAD_TAG_LEN])
+{
+    return na_seal(1, k, seq, aad, aad_len, pt, len, ct, tag);
+}
+
+static int aes_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *ct, size_t len, const uint8_t tag[SDP_AEAD_TAG_LEN], uint8_t *pt)
+{
+    return na_open(1, k, seq, aad, aad_len, ct, len, tag, pt);
+}
+
+static int chacha_seal_batch(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
+{
+    return sdp_aead_seal_batch_sync(&sdp_aead_sodium_chacha20poly1305, k, ops, n);
+}
+
+static int chacha_open_batch(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
+{
+    return sdp_aead_open_batch_sync(&sdp_aead_sodium_chacha20poly1305, k, ops, n);
+}
+
+static int aes_seal_batch(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
+{
+    return sdp_aead_seal_batch_sync(&sdp_aead_sodium_aes256gcm, k, ops, n);
+}
+
+static int aes_open_batch(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
+{
+    return sdp_aead_open_batch_sync(&sdp_aead_sodium_aes256gcm, k, ops, n);
+}
+
+const struct sdp_aead_provider sdp_aead_sodium_chacha20poly1305 = {
+    .name = "sodium-chacha20poly1305",
+    .suite = SDP_SUITE_CHACHA20POLY1305,
+    .key_len = 32,
+    .flags = 0,
+    .available = chacha_avail,
+    .key_new = chacha_key_new,
+    .key_free = na_key_free,
+    .seal = chacha_seal,
+    .open = chacha_open,
+    .seal_batch = chacha_seal_batch,
+    .open_batch = chacha_open_batch,
+    .poll = NULL,
+};
+
+const struct sdp_aead_provider sdp_aead_sodium_aes256gcm = {
+    .name = "sodium-aes256gcm",
+    .suite = SDP_SUITE_AES256GCM,
+    .key_len = 32,
+    .flags = 0,
+    .available = aes_avail,
+    .key_new = aes_key_new,
+    .key_free = na_key_free,
+    .seal = aes_seal,
+    .open = aes_open,
+    .seal_batch = aes_seal_batch,
+    .open_batch = aes_open_batch,
+    .poll = NULL,
+};

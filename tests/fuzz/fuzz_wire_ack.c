@@ -1,0 +1,8 @@
+/* sdp_wire_decode_ack: anything accepted re-encodes to the same bytes. */
+#include "fuzz_wire_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_wire_run(sdp_wire_decode_ack, SDP_PKT_ACK, data, size);
+    return 0;
+}

@@ -1,0 +1,9 @@
+/* sdp_wire_decode (dispatch on the type nibble): anything accepted
+ * re-encodes to the same bytes. */
+#include "fuzz_wire_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_wire_run(sdp_wire_decode, 0, data, size);
+    return 0;
+}
