@@ -19,8 +19,9 @@ build: deps
 demo: build
 	./$(BUILD)/bin/sdp-selftest
 
+# Includes the kernel shim's tests in a qemu guest (SDP_KSHIM_TESTS=0 skips them).
 check: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && SDP_KSHIM_TESTS=$${SDP_KSHIM_TESTS:-1} ctest --output-on-failure -j$(JOBS)
 
 # ASan + UBSan build of every test.
 sanitize: deps

@@ -12,6 +12,8 @@ static const struct sdp_aead_provider *const providers[] = {
     &sdp_aead_openssl_aes256gcm,
     &sdp_aead_sodium_chacha20poly1305,
     &sdp_aead_sodium_aes256gcm,
+    &sdp_aead_kshim_aes128gcm, /* after OpenSSL: picked by name only */
+    &sdp_aead_kshim_aes256gcm,
     &sdp_aead_null,
     NULL,
 };

@@ -247,7 +247,7 @@ Test(aead_registry, table_and_suites)
             cr_assert(strstr(p->name, "INSECURE") != NULL);
         }
     }
-    cr_assert_eq(n, 5);
+    cr_assert_eq(n, 7); /* 5 + the two kshim providers */
     cr_assert_eq(insecure, 1);
     cr_assert_eq(sdp_suite_key_len(SDP_SUITE_AES128GCM), 16);
     cr_assert_eq(sdp_suite_key_len(SDP_SUITE_AES256GCM), 32);
