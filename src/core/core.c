@@ -1,0 +1,371 @@
+/* The endpoint: configuration, tables, peers, the send calls, events and
+ * the helpers the other core files share. */
+#include "core/core_int.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "crypto/keysched.h"
+#include "sdp/sdp.h"
+#include "wire/wire.h"
+
+#define SDP_CORE_UNSCHED_LEVELS 4 /* priorities 7..4 unscheduled, 3..0 scheduled */
+
+void sdp_core_config_default(struct sdp_core_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_peers = 64;
+    cfg->max_rpcs = 4096;
+    cfg->max_rpcs_per_peer = 1024;
+    cfg->mem_limit = UINT64_C(1) << 30;
+    cfg->peer_mem_limit = UINT64_C(256) << 20;
+    cfg->max_msg_len = 64u << 20;
+    cfg->rec_size = SDP_REC_SIZE_MAX;
+    cfg->unsched_bytes = 60000;
+    cfg->grant_window = 60000;
+    cfg->grant_increment = 10000;
+    cfg->max_incoming = 400000;
+    cfg->overcommit = 8;
+    cfg->fifo_grant_pct = 5;
+    cfg->unauth_per_peer = 16;
+    cfg->unauth_total = 256;
+    cfg->unauth_bytes_per_peer = UINT64_C(1) << 20;
+    cfg->unauth_bytes_total = UINT64_C(8) << 20;
+    cfg->tick_ns = 1000000;
+    cfg->resend_ticks = 5;
+    cfg->timeout_ticks = 100;
+    cfg->max_probes = 5;
+    cfg->probe_budget = 16;
+    cfg->gso_max = 65000;
+    cfg->cutoffs[0] = 200;
+    cfg->cutoffs[1] = 2800;
+    cfg->cutoffs[2] = 15000;
+    cfg->cutoffs[3] = 1000000;
+    cfg->ctlq_cap = 4096;
+    cfg->replay_window = (SDP_REPLAY_WORDS - 1) * 64;
+}
+
+static int config_ok(const struct sdp_core_config *cfg)
+{
+    return cfg->max_peers >= 1 && cfg->max_peers <= (1u << 20) && cfg->max_rpcs >= 1 &&
+           cfg->max_rpcs <= (1u << 24) && cfg->max_rpcs_per_peer >= 1 && cfg->rec_size >= 1 &&
+           cfg->rec_size <= SDP_REC_SIZE_MAX && cfg->max_msg_len <= SDP_MSG_LEN_MAX &&
+           sdp_msg_layout_ok(cfg->max_msg_len, cfg->rec_size) == 0 && cfg->tick_ns > 0 &&
+           cfg->resend_ticks >= 1 && cfg->timeout_ticks > cfg->resend_ticks && cfg->max_probes >= 1 &&
+           cfg->probe_budget >= 1 && cfg->gso_max >= 1500 &&
+           cfg->ctlq_cap >= 16 && cfg->overcommit >= 1 && cfg->grant_window >= 1;
+}
+
+int sdp_core_new(const struct sdp_core_config *cfg, struct sdp_core **out)
+{
+    if (!cfg || !out || !config_ok(cfg))
+        return SDP_EINVAL;
+    struct sdp_mem mem;
+    sdp_mem_init(&mem, &cfg->allocator, cfg->mem_limit);
+    struct sdp_core *c = sdp_mem_table(&mem, 1, sizeof(*c));
+    if (!c)
+        return SDP_ENOMEM;
+    c->mem = mem;
+    c->mem.table_bytes = sizeof(*c);
+    c->cfg = *cfg;
+    /* Room for a control packet or two per RPC: a tick may ask about all. */
+    if (c->cfg.ctlq_cap < 2 * cfg->max_rpcs)
+        c->cfg.ctlq_cap = 2 * cfg->max_rpcs;
+    uint32_t hn = 16;
+    while (hn < 2 * cfg->max_peers)
+        hn *= 2;
+    c->peers = sdp_mem_table(&c->mem, cfg->max_peers, sizeof(*c->peers));
+    c->peer_hash = sdp_mem_table(&c->mem, hn, sizeof(*c->peer_hash));
+    c->peer_hmask = hn - 1;
+    c->ctlq = sdp_mem_table(&c->mem, c->cfg.ctlq_cap, SDP_CTL_SLOT);
+    c->ctlq_peer = sdp_mem_table(&c->mem, c->cfg.ctlq_cap, sizeof(uint32_t));
+    c->ctlq_len = sdp_mem_table(&c->mem, c->cfg.ctlq_cap, sizeof(uint16_t));
+    /* The window must cover every request a peer may have outstanding, or
+     * a slow one would be refused as too old. */
+    uint64_t want = cfg->replay_window > cfg->max_rpcs_per_peer ? cfg->replay_window : cfg->max_rpcs_per_peer;
+    c->replay_words = sdp_replay_words_for(want);
+    c->replay_bits = sdp_mem_table(&c->mem, (size_t)cfg->max_peers * c->replay_words, sizeof(uint64_t));
+    c->ev_cap = 64;
+    c->ev = sdp_mem_table(&c->mem, c->ev_cap, sizeof(*c->ev));
+    if (!c->peers || !c->peer_hash || !c->replay_bits || !c->ctlq || !c->ctlq_peer || !c->ctlq_len || !c->ev ||
+        sdp_rpc_table_init(&c->rpcs, &c->mem, cfg->max_rpcs) != 0 ||
+        sdp_sendq_init(&c->sendq, &c->mem, cfg->max_rpcs) != 0) {
+        sdp_core_free(c);
+        return SDP_ENOMEM;
+    }
+    sdp_grant_init(&c->grant, cfg->overcommit, cfg->max_incoming, cfg->grant_window, cfg->grant_increment,
+                   cfg->fifo_grant_pct, cfg->grant_fifo, SDP_PRIO_LEVELS - SDP_CORE_UNSCHED_LEVELS);
+    c->next_tick = UINT64_MAX;
+    *out = c;
+    return 0;
+}
+
+void sdp_core_free(struct sdp_core *c)
+{
+    if (!c)
+        return;
+    if (c->rpcs.hash) {
+        while (c->rpcs.active)
+            sdp_core_rpc_free(c, c->rpcs.active);
+    }
+    sdp_rpc_table_fini(&c->rpcs, &c->mem);
+    sdp_sendq_fini(&c->sendq, &c->mem);
+    struct sdp_core_event ev;
+    while (c->ev && sdp_core_next_event(c, &ev))
+        sdp_core_release(c, ev.data);
+    if (c->peers) {
+        for (uint32_t i = 0; i < c->npeers; i++) {
+            sdp_rec_key_clear(&c->peers[i].tx);
+            sdp_rec_key_clear(&c->peers[i].rx);
+        }
+    }
+    struct sdp_mem mem = c->mem;
+    sdp_mem_table_free(&mem, c->peers, c->cfg.max_peers, sizeof(*c->peers));
+    sdp_mem_table_free(&mem, c->peer_hash, (size_t)c->peer_hmask + 1, sizeof(*c->peer_hash));
+    sdp_mem_table_free(&mem, c->replay_bits, (size_t)c->cfg.max_peers * c->replay_words, sizeof(uint64_t));
+    sdp_mem_table_free(&mem, c->ctlq, c->cfg.ctlq_cap, SDP_CTL_SLOT);
+    sdp_mem_table_free(&mem, c->ctlq_peer, c->cfg.ctlq_cap, sizeof(uint32_t));
+    sdp_mem_table_free(&mem, c->ctlq_len, c->cfg.ctlq_cap, sizeof(uint16_t));
+    sdp_mem_table_free(&mem, c->ev, c->ev_cap, sizeof(*c->ev));
+    mem.a.free(mem.a.ctx, c, sizeof(*c));
+}
+
+static struct sdp_peer *peer_lookup(const struct sdp_core *c, const struct sdp_core_addr *a)
+{
+    for (struct sdp_peer *p = c->peer_hash[sdp_peer_addr_hash(a) & c->peer_hmask]; p; p = p->hnext)
+        if (sdp_peer_addr_eq(&p->addr, a))
+            return p;
+    return NULL;
+}
+
+struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_core_addr *a)
+{
+    if (!a || a->len > SDP_CORE_ADDR_MAX)
+        return NULL;
+    return peer_lookup(c, a);
+}
+
+static int install_key(struct sdp_rec_key *rk, const struct sdp_aead_provider *prov, enum sdp_suite suite,
+                       const uint8_t secret[SDP_SECRET_LEN])
+{
+    struct sdp_traffic_keys *tk = sdp_traffic_keys_new();
+    if (!tk)
+        return SDP_ENOMEM;
+    int rc = sdp_keysched_derive(suite, secret, tk);
+    if (rc == 0)
+        rc = sdp_rec_key_init(rk, prov, tk, 0, 0);
+    sdp_traffic_keys_free(tk);
+    return rc;
+}
+
+int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, uint32_t *peer)
+{
+    if (!c || !pc || pc->addr.len == 0 || pc->addr.len > SDP_CORE_ADDR_MAX || pc->mtu < 576 ||
+        pc->mtu > 65535 || pc->ip_hdr_len > 60 || peer_lookup(c, &pc->addr))
+        return SDP_EINVAL;
+    if (c->npeers >= c->cfg.max_peers)
+        return SDP_ELIMIT;
+    const struct sdp_aead_provider *prov;
+    int rc = sdp_aead_find(pc->suite, NULL, pc->aead_flags, &prov);
+    if (rc != 0)
+        return rc;
+    struct sdp_peer *p = &c->peers[c->npeers];
+    memset(p, 0, sizeof(*p));
+    if ((rc = install_key(&p->tx, prov, pc->suite, pc->tx_secret)) != 0 ||
+        (rc = install_key(&p->rx, prov, pc->suite, pc->rx_secret)) != 0) {
+        sdp_rec_key_clear(&p->tx);
+        sdp_rec_key_clear(&p->rx);
+        return rc;
+    }
+    p->addr = pc->addr;
+    p->idx = c->npeers;
+    p->in_use = 1;
+    p->mtu = pc->mtu;
+    p->max_payload = pc->mtu - pc->ip_hdr_len - 8 - SDP_DATA_HDR_LEN;
+    p->next_id = 2;
+    sdp_replay_init(&p->replay, c->replay_bits + (size_t)c->npeers * c->replay_words, c->replay_words);
+    p->ncutoffs = SDP_CORE_UNSCHED_LEVELS;
+    memcpy(p->cutoffs, c->cfg.cutoffs, sizeof(c->cfg.cutoffs));
+    uint32_t h = sdp_peer_addr_hash(&p->addr) & c->peer_hmask;
+    p->hnext = c->peer_hash[h];
+    c->peer_hash[h] = p;
+    *peer = c->npeers++;
+    return 0;
+}
+
+int sdp_core_drop(struct sdp_core *c, int reason, int code)
+{
+    c->st.drops[reason]++;
+    c->st.drops_total++;
+    return code;
+}
+
+void sdp_core_arm(struct sdp_core *c, uint64_t now)
+{
+    if (c->next_tick == UINT64_MAX)
+        c->next_tick = now + c->cfg.tick_ns;
+}
+
+int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev)
+{
+    if (c->ev_n == c->ev_cap) {
+        uint32_t ncap = c->ev_cap * 2;
+        struct sdp_core_event *n = sdp_mem_table(&c->mem, ncap, sizeof(*n));
+        if (!n)
+            return SDP_ENOMEM;
+        for (uint32_t i = 0; i < c->ev_n; i++)
+            n[i] = c->ev[(c->ev_head + i) % c->ev_cap];
+        sdp_mem_table_free(&c->mem, c->ev, c->ev_cap, sizeof(*c->ev));
+        c->ev = n;
+        c->ev_cap = ncap;
+        c->ev_head = 0;
+    }
+    c->ev[(c->ev_head + c->ev_n) % c->ev_cap] = *ev;
+    c->ev_n++;
+    return 0;
+}
+
+int sdp_core_next_event(struct sdp_core *c, struct sdp_core_event *ev)
+{
+    if (c->ev_n == 0)
+        return 0;
+    *ev = c->ev[c->ev_head];
+    c->ev_head = (c->ev_head + 1) % c->ev_cap;
+    c->ev_n--;
+    return 1;
+}
+
+void sdp_core_release(struct sdp_core *c, uint8_t *data)
+{
+    sdp_msgin_release(&c->mem, data);
+}
+
+void sdp_core_send_update(struct sdp_core *c, struct sdp_rpc *r)
+{
+    sdp_sendq_update(&c->sendq, r);
+}
+
+void sdp_core_unauth_clear(struct sdp_core *c, struct sdp_rpc *r)
+{
+    if (!r->unauth)
+        return;
+    struct sdp_peer *p = &c->peers[r->peer];
+    p->unauth_msgs--;
+    p->unauth_bytes -= r->unauth_bytes;
+    c->unauth_msgs--;
+    c->unauth_bytes -= r->unauth_bytes;
+    r->unauth = 0;
+    r->unauth_bytes = 0;
+}
+
+void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r)
+{
+    struct sdp_peer *p = &c->peers[r->peer];
+    sdp_grant_remove(&c->grant, &r->in.g);
+    sdp_core_unauth_clear(c, r);
+    p->mem -= sdp_rpc_bytes(r);
+    sdp_msgin_fini(&r->in, &c->mem);
+    sdp_msgout_fini(&r->out, &c->mem);
+    sdp_core_send_update(c, r);
+    p->nrpcs--;
+    sdp_rpc_put(&c->rpcs, r);
+}
+
+void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err)
+{
+    if (r->state == SDP_RPC_CLIENT) {
+        struct sdp_core_event ev = {.type = SDP_CORE_EV_FAILED, .peer = r->peer, .rpc_id = r->id,
+                                    .cookie = r->cookie, .error = err};
+        (void)sdp_core_push_event(c, &ev);
+        c->st.rpcs_failed++;
+    }
+    sdp_core_rpc_free(c, r);
+}
+
+static void emit_grant(void *ctx, struct sdp_grant_entry *e)
+{
+    struct sdp_core *c = ctx;
+    struct sdp_msgin *m = (struct sdp_msgin *)((uint8_t *)e - offsetof(struct sdp_msgin, g));
+    struct sdp_rpc *r = (struct sdp_rpc *)((uint8_t *)m - offsetof(struct sdp_rpc, in));
+    sdp_core_ctl_grant(c, &c->peers[r->peer], r->id, e->granted, e->prio);
+}
+
+void sdp_core_run_grants(struct sdp_core *c)
+{
+    uint64_t before = c->grant.granted_bytes;
+    sdp_grant_run(&c->grant, emit_grant, c);
+    c->st.granted_bytes += c->grant.granted_bytes - before;
+}
+
+static const uint8_t empty_msg[1];
+
+static int check_send(struct sdp_core *c, struct sdp_peer *p, size_t len)
+{
+    if (len > c->cfg.max_msg_len)
+        return SDP_ETOOBIG;
+    uint64_t wl = sdp_msg_wire_len((uint32_t)len, c->cfg.rec_size);
+    if (p->mem + wl > c->cfg.peer_mem_limit)
+        return SDP_ENOMEM;
+    return 0;
+}
+
+int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, size_t len, uint64_t cookie,
+                          uint64_t now, uint64_t *rpc_id)
+{
+    if (!c || peer >= c->npeers || (!data && len) || !rpc_id)
+        return SDP_EINVAL;
+    struct sdp_peer *p = &c->peers[peer];
+    int rc = check_send(c, p, len);
+    if (rc != 0)
+        return rc;
+    if (p->nrpcs >= c->cfg.max_rpcs_per_peer || sdp_rpc_count(&c->rpcs) >= c->cfg.max_rpcs)
+        return SDP_ELIMIT;
+    uint64_t id = sdp_peer_next_client_id(&p->next_id);
+    if (id == 0)
+        return SDP_ELIMIT;
+    struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
+    if (!r)
+        return SDP_ELIMIT;
+    rc = sdp_msgout_init(&r->out, &c->mem, &p->tx, id, len ? data : empty_msg, (uint32_t)len, c->cfg.rec_size,
+                         c->cfg.unsched_bytes);
+    if (rc != 0) {
+        sdp_rpc_put(&c->rpcs, r);
+        return rc;
+    }
+    r->state = SDP_RPC_CLIENT;
+    r->cookie = cookie;
+    p->nrpcs++;
+    p->mem += r->out.alloc;
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.requests_sent++;
+    sdp_core_send_update(c, r);
+    sdp_core_arm(c, now);
+    *rpc_id = id;
+    return 0;
+}
+
+int sdp_core_send_response(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const void *data, size_t len,
+                           uint64_t now)
+{
+    if (!c || peer >= c->npeers || (!data && len))
+        return SDP_EINVAL;
+    struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, peer, rpc_id);
+    if (!r || r->state != SDP_RPC_SRV_SERVICE)
+        return SDP_EUNKNOWN;
+    struct sdp_peer *p = &c->peers[peer];
+    int rc = check_send(c, p, len);
+    if (rc != 0)
+        return rc;
+    rc = sdp_msgout_init(&r->out, &c->mem, &p->tx, rpc_id, len ? data : empty_msg, (uint32_t)len,
+                         c->cfg.rec_size, c->cfg.unsched_bytes);
+    if (rc != 0)
+        return rc;
+    p->mem += r->out.alloc;
+    r->state = SDP_RPC_SRV_OUTGOING;
+    sdp_rpc_heard(r);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.responses_sent++;
+    sdp_core_send_update(c, r);
+    sdp_core_arm(c, now);
+    return 0;
+}

@@ -1,0 +1,189 @@
+/* The transport core: Homa-style RPCs over AES-GCM records, as a pure state
+ * machine.  Packets and the current time go in; packets to send (one GSO
+ * segment per call), the next timer deadline and events come out.  No
+ * sockets, clocks or threads: time is an argument of every call, and all
+ * memory comes from tables sized at sdp_core_new plus message buffers charged
+ * against the configured byte budget.  docs/CORE.md describes the design,
+ * docs/PROTOCOL.md (sections 9 on) the state machines, timers and defaults.
+ *
+ * Result convention: 0 (or a count where stated) on success, a negative
+ * SDP_E* code (include/sdp/sdp.h) on failure.
+ */
+#ifndef SDP_CORE_CORE_H
+#define SDP_CORE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/aead.h"
+#include "crypto/keysched.h"
+
+struct sdp_core;
+
+/* Peer address: opaque bytes (e.g. a sockaddr_storage copy), compared with
+ * memcmp over len bytes. */
+#define SDP_CORE_ADDR_MAX 128
+struct sdp_core_addr {
+    uint32_t len;
+    uint8_t bytes[SDP_CORE_ADDR_MAX];
+};
+
+/* Allocator hooks: every byte the core holds goes through these. */
+struct sdp_core_allocator {
+    void *(*alloc)(void *ctx, size_t len); /* NULL on failure */
+    void (*free)(void *ctx, void *p, size_t len);
+    void *ctx;
+};
+
+struct sdp_core_config {
+    uint8_t engine_index;        /* top 8 bits of every ctl_seq we send */
+    uint32_t max_peers;          /* peer table size (64) */
+    uint32_t max_rpcs;           /* RPC table size, both roles (4096) */
+    uint32_t max_rpcs_per_peer;  /* (1024) */
+    uint64_t mem_limit;          /* message buffers, all peers, incl. undelivered events (1 GiB) */
+    uint64_t peer_mem_limit;     /* message buffers of one peer (256 MiB) */
+    uint32_t max_msg_len;        /* plaintext bytes per message (64 MiB) */
+    uint16_t rec_size;           /* plaintext bytes per record we send (16384) */
+    uint32_t unsched_bytes;      /* wire bytes sent before any grant (60000) */
+    uint32_t grant_window;       /* granted-not-received bytes per message (= unsched_bytes) */
+    uint32_t grant_increment;    /* smallest grant step worth a packet (10000) */
+    uint32_t max_incoming;       /* bound on granted-not-received bytes (400000) */
+    uint32_t overcommit;         /* messages granted at once (8) */
+    uint32_t fifo_grant_pct;     /* share of grants for the oldest message (5) */
+    int grant_fifo;              /* 1: grant in arrival order instead of SRPT (for tests) */
+    uint32_t unauth_per_peer;    /* not-yet-authenticated incoming messages per peer (16) */
+    uint32_t unauth_total;       /* ... in all (256) */
+    uint64_t unauth_bytes_per_peer; /* bytes they may buffer, per peer (1 MiB) */
+    uint64_t unauth_bytes_total;    /* ... in all (8 MiB) */
+    uint64_t tick_ns;            /* timer granularity (1 ms) */
+    uint32_t resend_ticks;       /* silence before RESEND / NEED_ACK (5) */
+    uint32_t timeout_ticks;      /* silence before an RPC fails (100) ... */
+    uint32_t max_probes;         /* ... once this many probes went unanswered (5) */
+    uint32_t probe_budget;       /* RESEND/NEED_ACK probes per peer per tick (16) */
+    uint32_t gso_max;            /* bytes per output segment (65000) */
+    int replay_window_off;       /* 1 disables the request-id replay window */
+    uint32_t replay_window;      /* request ids it covers per peer (4032; raised to max_rpcs_per_peer) */
+    uint32_t cutoffs[4];         /* default unscheduled cutoffs, prio 7..4 (Homa's) */
+    uint32_t ctlq_cap;           /* queued control packets (4096, at least 2 per RPC) */
+    struct sdp_core_allocator allocator; /* malloc/free when alloc is NULL */
+};
+
+void sdp_core_config_default(struct sdp_core_config *cfg);
+
+/* Errors: SDP_EINVAL (inconsistent config), SDP_ENOMEM. */
+int sdp_core_new(const struct sdp_core_config *cfg, struct sdp_core **out);
+/* Frees everything, including undelivered events' buffers; NULL is fine. */
+void sdp_core_free(struct sdp_core *core);
+
+/* Install a peer and its keys (generation 0), kTLS-style.  mtu is the path
+ * MTU (576..65535) and ip_hdr_len the IP header length (20 or 40).
+ * Errors: SDP_EINVAL, SDP_ELIMIT (peer table full), SDP_EUNAVAIL /
+ * SDP_EINSECURE (suite), SDP_ECRYPTO, SDP_ENOMEM. */
+struct sdp_core_peer_cfg {
+    struct sdp_core_addr addr;
+    enum sdp_suite suite;
+    uint8_t tx_secret[SDP_SECRET_LEN];
+    uint8_t rx_secret[SDP_SECRET_LEN];
+    uint32_t mtu;
+    uint32_t ip_hdr_len;
+    unsigned aead_flags;         /* SDP_AEAD_ALLOW_INSECURE for the null suite */
+};
+int sdp_core_peer_add(struct sdp_core *core, const struct sdp_core_peer_cfg *pc, uint32_t *peer);
+
+/* Start an RPC: copies and seals data now (the core never re-seals).
+ * *rpc_id receives the client id (even).  cookie comes back in the
+ * RESPONSE or FAILED event.  Errors: SDP_EINVAL (peer), SDP_ETOOBIG,
+ * SDP_ELIMIT (RPC limits, or the peer's 48-bit id space is used up: re-key),
+ * SDP_ENOMEM (byte budget), SDP_EKEYLIMIT. */
+int sdp_core_send_request(struct sdp_core *core, uint32_t peer, const void *data, size_t len,
+                          uint64_t cookie, uint64_t now, uint64_t *rpc_id);
+/* Answer the request delivered with rpc_id (the server id from the event).
+ * Errors: SDP_EUNKNOWN (no such RPC awaiting a response), SDP_ETOOBIG,
+ * SDP_ENOMEM, SDP_EKEYLIMIT. */
+int sdp_core_send_response(struct sdp_core *core, uint32_t peer, uint64_t rpc_id, const void *data,
+                           size_t len, uint64_t now);
+
+/* Feed one received datagram.  Returns 0 when it was used, or the negative
+ * reason it was dropped (SDP_EPROTO, SDP_EBADMSG, SDP_EREPLAY, SDP_ELIMIT,
+ * SDP_ENOMEM, SDP_EUNKNOWN ...); every drop is counted by reason. */
+int sdp_core_input(struct sdp_core *core, const struct sdp_core_addr *from, const uint8_t *pkt,
+                   size_t len, uint64_t now);
+
+/* One GSO segment: back-to-back datagrams of desc->seg_size bytes for one
+ * peer (the last may be shorter).  Returns the bytes written, 0 if nothing
+ * is ready to send.  cap should be at least 65536. */
+struct sdp_core_seg_desc {
+    uint32_t peer;
+    const struct sdp_core_addr *addr;
+    uint32_t seg_size;
+    uint32_t npkts;
+    uint8_t priority; /* 0-7, 7 highest: map to DSCP */
+};
+int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
+                    struct sdp_core_seg_desc *desc);
+
+/* Timer: the absolute time of the next deadline (UINT64_MAX for none),
+ * and the call to make once it has passed. */
+uint64_t sdp_core_next_expiry(const struct sdp_core *core);
+void sdp_core_handle_expiry(struct sdp_core *core, uint64_t now);
+
+enum sdp_core_event_type {
+    SDP_CORE_EV_REQUEST = 1,  /* a request arrived: answer with sdp_core_send_response */
+    SDP_CORE_EV_RESPONSE = 2, /* the response to one of our requests */
+    SDP_CORE_EV_FAILED = 3,   /* one of our requests failed: error says why */
+};
+struct sdp_core_event {
+    int type;
+    uint32_t peer;
+    uint64_t rpc_id;  /* server id for REQUEST, client id otherwise */
+    uint64_t cookie;  /* RESPONSE and FAILED */
+    uint8_t *data;    /* REQUEST and RESPONSE: plaintext, owned by the app */
+    size_t len;
+    int error;        /* FAILED: SDP_ETIMEDOUT (peer silent), SDP_ENOMEM (budget) */
+};
+/* 1 and *ev filled, or 0 when there is none.  Release ev->data (also for
+ * 0-byte messages) with sdp_core_release. */
+int sdp_core_next_event(struct sdp_core *core, struct sdp_core_event *ev);
+void sdp_core_release(struct sdp_core *core, uint8_t *data);
+
+enum sdp_drop_reason {
+    SDP_DROP_NO_PEER,      /* source address is not an installed peer */
+    SDP_DROP_DECODE,       /* the wire decoder refused it */
+    SDP_DROP_KEY_PHASE,    /* key generation we do not have */
+    SDP_DROP_UNSUPPORTED,  /* HANDSHAKE, EARLY data: not handled by the core */
+    SDP_DROP_CTL_AUTH,     /* control tag did not verify */
+    SDP_DROP_CTL_REPLAY,   /* ctl_seq not above the RPC's last */
+    SDP_DROP_REPLAY,       /* request id seen or below the window */
+    SDP_DROP_NO_RPC,       /* response/control for an RPC we do not have */
+    SDP_DROP_STALE,        /* data for a message already complete */
+    SDP_DROP_MISMATCH,     /* msg_len/rec_size/unsched differ from earlier packets */
+    SDP_DROP_TOO_BIG,      /* message above max_msg_len */
+    SDP_DROP_LIMIT_RPC,    /* RPC table or per-peer RPC limit */
+    SDP_DROP_LIMIT_UNAUTH, /* unauthenticated-message limits */
+    SDP_DROP_LIMIT_MEM,    /* byte budget */
+    SDP_DROP_REC_AUTH,     /* a record failed to open (its bytes discarded) */
+    SDP_DROP_GAPS,         /* too fragmented: bytes dropped, asked for later */
+    SDP_DROP_CTLQ_FULL,    /* our control queue overflowed (outgoing) */
+    SDP_DROP__COUNT
+};
+const char *sdp_core_drop_name(int reason);
+
+struct sdp_core_stats {
+    uint64_t pkts_in, bytes_in, pkts_out, bytes_out, segs_out;
+    uint64_t in_by_type[16], out_by_type[16];
+    uint64_t data_bytes_out, rtx_pkts, rtx_bytes;
+    uint64_t grants_sent, granted_bytes, resends_sent, resends_recv;
+    uint64_t busy_sent, unknown_sent, need_ack_sent, acks_sent;
+    uint64_t records_sealed, records_opened;
+    uint64_t requests_sent, responses_sent, requests_delivered, responses_delivered;
+    uint64_t rpcs_failed, client_timeouts, server_timeouts, restarts, server_acked;
+    uint64_t drops[SDP_DROP__COUNT];
+    uint64_t drops_total;
+    /* gauges */
+    uint64_t mem_used, mem_peak, table_bytes;
+    uint64_t rpcs_active, peers, unauth_msgs, unauth_bytes;
+    uint64_t incoming, incoming_peak, events_pending, ctlq_len;
+};
+void sdp_core_get_stats(const struct sdp_core *core, struct sdp_core_stats *st);
+
+#endif

@@ -1,0 +1,24 @@
+/* Calls the engines need on top of core.h: RPCs whose id the caller
+ * allocates (one counter per peer shared by all engines keeps ids, and so
+ * nonces, unique across engines), and gathered (iovec) messages. */
+#ifndef SDP_CORE_CORE_EXT_H
+#define SDP_CORE_CORE_EXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/core.h"
+
+/* As sdp_core_send_request, with the client id chosen by the caller: even,
+ * non-zero, below 2^48, never used before with this peer's keys (the
+ * caller guarantees it).  Errors as sdp_core_send_request, and SDP_EINVAL
+ * for an odd id or one this core already holds. */
+int sdp_core_send_request_id(struct sdp_core *core, uint32_t peer, uint64_t id, const struct iovec *iov,
+                             int iovcnt, uint64_t cookie, uint64_t now);
+
+/* As sdp_core_send_response, gathering the response from iov. */
+int sdp_core_send_response_iov(struct sdp_core *core, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
+                               int iovcnt, uint64_t now);
+
+#endif

@@ -1,0 +1,65 @@
+/* The endpoint's internal state, shared by core.c (API, events), input.c
+ * (packet dispatch), output.c (control queue, segments) and timer.c. */
+#ifndef SDP_CORE_CORE_INT_H
+#define SDP_CORE_CORE_INT_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+#include "core/grant.h"
+#include "core/peer.h"
+#include "core/pool.h"
+#include "core/rpc.h"
+#include "core/sendq.h"
+
+#define SDP_CTL_SLOT 96 /* largest control packet: ACK of 8 ids, 88 bytes */
+
+struct sdp_core {
+    struct sdp_core_config cfg;
+    struct sdp_mem mem;
+    struct sdp_peer *peers;
+    uint32_t npeers;
+    struct sdp_peer **peer_hash;
+    uint32_t peer_hmask;
+    uint64_t *replay_bits;          /* every peer's replay ring, replay_words each */
+    uint32_t replay_words;
+    struct sdp_rpc_table rpcs;
+    struct sdp_sendq sendq;         /* RPCs whose outgoing message has bytes ready */
+    struct sdp_grant_sched grant;
+    uint8_t *ctlq;                  /* ring of sealed control packets */
+    uint32_t *ctlq_peer;
+    uint16_t *ctlq_len;
+    uint32_t ctlq_head, ctlq_n;
+    struct sdp_core_event *ev;      /* ring of events, grown on demand */
+    uint32_t ev_cap, ev_head, ev_n;
+    uint64_t ctl_seq;               /* low 56 bits of our next ctl_seq */
+    uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
+    uint32_t unauth_msgs;
+    uint64_t unauth_bytes;
+    struct sdp_core_stats st;
+};
+
+/* core.c */
+struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_core_addr *a);
+int sdp_core_drop(struct sdp_core *c, int reason, int code);
+void sdp_core_arm(struct sdp_core *c, uint64_t now);
+int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);
+void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err);
+void sdp_core_send_update(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_unauth_clear(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_run_grants(struct sdp_core *c);
+static inline uint64_t sdp_rpc_bytes(const struct sdp_rpc *r)
+{
+    return (uint64_t)r->out.alloc + r->in.alloc;
+}
+
+/* output.c: queue a sealed control packet (counted when the queue is full). */
+void sdp_core_ctl_grant(struct sdp_core *c, struct sdp_peer *p, uint64_t id, uint32_t offset, uint8_t prio);
+void sdp_core_ctl_resend(struct sdp_core *c, struct sdp_peer *p, uint64_t id, uint32_t off, uint32_t len,
+                         uint8_t prio);
+void sdp_core_ctl_simple(struct sdp_core *c, struct sdp_peer *p, uint8_t type, uint64_t id);
+void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p);
+void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id);
+
+#endif

@@ -1,0 +1,163 @@
+#include "core/msgout.h"
+
+#include <string.h>
+
+#include "sdp/sdp.h"
+#include "wire/wire.h"
+
+int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                    const uint8_t *data, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
+    memset(m, 0, sizeof(*m));
+    if (sdp_msg_layout_ok(len, rec_size) != 0)
+        return SDP_ETOOBIG;
+    uint64_t wl = sdp_msg_wire_len(len, rec_size);
+    uint8_t *w = sdp_mem_alloc(mem, (size_t)wl);
+    if (!w)
+        return SDP_ENOMEM;
+    uint32_t nrec = sdp_msg_nrec(len, rec_size);
+    for (uint32_t i = 0; i < nrec; i++) {
+        uint32_t rl = sdp_rec_len(len, rec_size, i);
+        uint8_t *ct = w + sdp_rec_wire_off(rec_size, i);
+        int rc = sdp_rec_seal(tx, id, len, rec_size, i, 0, data + (size_t)i * rec_size, ct, ct + rl);
+        if (rc != 0) {
+            sdp_mem_free(mem, w, (size_t)wl);
+            return rc;
+        }
+    }
+    m->wire = w;
+    m->alloc = (size_t)wl;
+    m->id = id;
+    m->msg_len = len;
+    m->wire_len = (uint32_t)wl;
+    m->rec_size = rec_size;
+    m->unsched = unsched < m->wire_len ? unsched : m->wire_len;
+    m->granted = m->unsched;
+    return 0;
+}
+
+void sdp_msgout_fini(struct sdp_msgout *m, struct sdp_mem *mem)
+{
+    if (m->wire)
+        sdp_mem_free(mem, m->wire, m->alloc);
+    m->wire = NULL;
+    m->alloc = 0;
+    m->nrtx = 0;
+}
+
+void sdp_msgout_grant(struct sdp_msgout *m, uint32_t offset, uint8_t prio)
+{
+    if (offset > m->wire_len)
+        offset = m->wire_len;
+    if (offset > m->granted) {
+        m->granted = offset;
+        m->sched_prio = prio;
+    }
+}
+
+int sdp_msgout_resend(struct sdp_msgout *m, uint32_t off, uint32_t len, uint8_t prio)
+{
+    if (!m->wire)
+        return 0;
+    uint64_t end = (uint64_t)off + len;
+    /* A RESEND also authorises the bytes it names (a lost GRANT). */
+    sdp_msgout_grant(m, end > m->wire_len ? m->wire_len : (uint32_t)end, prio > m->sched_prio ? prio : m->sched_prio);
+    if (end > m->next_off)
+        end = m->next_off;
+    if (off >= end)
+        return 0;
+    for (unsigned i = 0; i < m->nrtx; i++) {
+        /* Merge with an overlapping queued range. */
+        if (off <= m->rtx[i].end && end >= m->rtx[i].off) {
+            if (off < m->rtx[i].off)
+                m->rtx[i].off = off;
+            if (end > m->rtx[i].end)
+                m->rtx[i].end = (uint32_t)end;
+            return 1;
+        }
+    }
+    if (m->nrtx == SDP_MSGOUT_RTX_MAX)
+        return 0; /* the receiver asks again after its next silence */
+    m->rtx[m->nrtx].off = off;
+    m->rtx[m->nrtx].end = (uint32_t)end;
+    m->rtx[m->nrtx].prio = prio;
+    m->nrtx++;
+    return 1;
+}
+
+void sdp_msgout_restart(struct sdp_msgout *m)
+{
+    m->next_off = 0;
+    m->nrtx = 0;
+}
+
+uint8_t sdp_msgout_unsched_prio(const uint32_t *cutoffs, unsigned n, uint32_t msg_len)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (msg_len <= cutoffs[i])
+            return (uint8_t)(SDP_PRIO_LEVELS - 1 - i);
+    return (uint8_t)(n < SDP_PRIO_LEVELS ? SDP_PRIO_LEVELS - n : 1);
+}
+
+size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t max_payload,
+                        uint8_t unsched_prio, uint32_t *npkts, uint32_t *seg_size, uint8_t *prio,
+                        uint32_t *rtx_bytes)
+{
+    uint32_t off, limit;
+    int rtx = m->nrtx > 0;
+    *npkts = 0;
+    *rtx_bytes = 0;
+    if (rtx) {
+        off = m->rtx[0].off;
+        limit = m->rtx[0].end;
+        *prio = m->rtx[0].prio;
+    } else {
+        off = m->next_off;
+        limit = m->granted;
+        if (off < m->unsched) {
+            /* Unscheduled and scheduled bytes go in separate segments:
+             * they travel at different priorities. */
+            if (limit > m->unsched)
+                limit = m->unsched;
+            *prio = unsched_prio;
+        } else {
+            *prio = m->sched_prio;
+        }
+    }
+    if (off >= limit)
+        return 0;
+    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = rtx ? SDP_F_RETRANSMIT : 0, .rpc_id = m->id};
+    struct sdp_data d = {.msg_len = m->msg_len, .unsched = m->unsched, .rec_size = m->rec_size};
+    size_t w = 0;
+    *seg_size = 0;
+    /* UDP GSO takes at most 64 datagrams per send on older kernels. */
+    while (off < limit && *npkts < SDP_MSGOUT_GSO_SEGS) {
+        uint32_t n = limit - off < max_payload ? limit - off : max_payload;
+        if (w + SDP_DATA_HDR_LEN + n > cap)
+            break;
+        d.offset = off;
+        d.payload = m->wire + off;
+        d.payload_len = n;
+        int rc = sdp_wire_encode_data(buf + w, cap - w, &h, &d);
+        if (rc < 0)
+            break;
+        if (*npkts == 0)
+            *seg_size = (uint32_t)rc;
+        w += (size_t)rc;
+        off += n;
+        (*npkts)++;
+        if (n < max_payload)
+            break; /* only the last datagram of a segment may be short */
+    }
+    if (rtx) {
+        *rtx_bytes = off - m->rtx[0].off;
+        m->rtx[0].off = off;
+        if (off >= m->rtx[0].end) {
+            memmove(&m->rtx[0], &m->rtx[1], (size_t)(m->nrtx - 1) * sizeof(m->rtx[0]));
+            m->nrtx--;
+        }
+    } else {
+        m->next_off = off;
+    }
+    return w;
+}
