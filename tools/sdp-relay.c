@@ -209,6 +209,8 @@ static void usage(FILE *f)
             "  --drop P --dup P --corrupt P --reorder P   probabilities 0..1 (both directions)\n"
             "  --delay-us N --jitter-us N                  one-way delay added to every datagram\n"
             "  --seed S                                    PRNG seed (default 1)\n"
+            "  --upstream ADDR:PORT                        bind the first client's upstream socket here, so\n"
+            "                                              the server knows the address it will see\n"
             "  --duration SECONDS                          exit after this long (default: until signal)\n"
             "  -v                                          print statistics every second\n"
             "Prints a JSON line of statistics on exit.\n");
@@ -227,13 +229,14 @@ static int parse_prob(const char *s, double *out)
 int main(int argc, char **argv)
 {
     struct opts o = {.seed = 1};
-    const char *listen_s = NULL, *to_s = NULL;
+    const char *listen_s = NULL, *to_s = NULL, *up_s = NULL;
     static const struct option lo[] = {
         {"listen", required_argument, 0, 'l'}, {"to", required_argument, 0, 't'},
         {"drop", required_argument, 0, 'd'},   {"dup", required_argument, 0, 'u'},
         {"corrupt", required_argument, 0, 'c'}, {"reorder", required_argument, 0, 'r'},
         {"delay-us", required_argument, 0, 'D'}, {"jitter-us", required_argument, 0, 'J'},
         {"seed", required_argument, 0, 's'},   {"duration", required_argument, 0, 'T'},
+        {"upstream", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -249,6 +252,7 @@ int main(int argc, char **argv)
         case 'J': o.jitter_ns = strtoull(optarg, NULL, 10) * 1000; break;
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'T': o.duration_s = strtod(optarg, NULL); break;
+        case 'U': up_s = optarg; break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -262,9 +266,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    struct sockaddr_storage laddr, taddr;
-    socklen_t llen, tlen;
-    if (parse_addr(listen_s, &laddr, &llen) || parse_addr(to_s, &taddr, &tlen)) {
+    struct sockaddr_storage laddr, taddr, uaddr;
+    socklen_t llen, tlen, ulen = 0;
+    if (parse_addr(listen_s, &laddr, &llen) || parse_addr(to_s, &taddr, &tlen) ||
+        (up_s && parse_addr(up_s, &uaddr, &ulen))) {
         fprintf(stderr, "sdp-relay: cannot parse address (want HOST:PORT or [V6]:PORT)\n");
         return 2;
     }
@@ -323,6 +328,11 @@ int main(int argc, char **argv)
                     continue;
                 }
                 int fd = socket(taddr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+                if (fd >= 0 && nclients == 0 && ulen && bind(fd, (struct sockaddr *)&uaddr, ulen) < 0) {
+                    fprintf(stderr, "sdp-relay: bind upstream %s: %s\n", up_s, strerror(errno));
+                    close(fd);
+                    fd = -1;
+                }
                 if (fd < 0) {
                     st.overflow++;
                     continue;

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +72,144 @@ enum sdp_error {
      * the statistics. Check the system (ports, permissions, limits). */
     SDP_ESYSTEM = -17,
 };
+
+/* ------------------------------------------------------------------ */
+/* Sockets                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One-to-many socket: one UDP port, any number of peers, both roles. */
+typedef struct sdp_socket sdp_socket;
+
+#define SDP_SECRET_LEN 32
+
+enum sdp_cipher {
+    SDP_CIPHER_AES128GCM = 1, /* the default */
+    SDP_CIPHER_AES256GCM = 2,
+    SDP_CIPHER_CHACHA20POLY1305 = 3,
+    /* No encryption and no integrity, for measuring what crypto costs.
+     * Refused unless allow_insecure is set. */
+    SDP_CIPHER_NULL_INSECURE = 0xff,
+};
+
+struct sdp_config {
+    /* 0: inline mode, no threads: the caller's thread drives the socket
+     * inside sdp_recv / sdp_process (lowest latency, single-threaded
+     * servers).  N >= 1: N engine threads, each with its own io_uring and
+     * UDP socket; RPCs spread across them. */
+    unsigned engines;
+    int pin_engines;          /* pin engine i to CPU i (threaded mode) */
+    enum sdp_cipher cipher;   /* for keys installed without a cipher */
+    int allow_insecure;       /* must be 1 for SDP_CIPHER_NULL_INSECURE */
+    uint32_t mtu;             /* path MTU towards peers: 1500 */
+    uint32_t max_message;     /* bytes per message: 64 MiB */
+    uint32_t max_peers;       /* 1024 */
+    uint32_t max_rpcs;        /* concurrent RPCs per engine, both roles: 16384 */
+    uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
+    uint32_t unsched_bytes;   /* sent before any grant: 60000 */
+    uint32_t rpc_timeout_ms;  /* silence before an RPC fails: 100 ms (tick 1 ms) */
+    uint32_t recv_queue;      /* delivered messages waiting for sdp_recv: 65536 */
+};
+
+/* Fill cfg with the defaults documented above. */
+void sdp_config_default(struct sdp_config *cfg);
+
+/* Open a socket bound to addr (IPv4 or IPv6; port 0 picks one).
+ * cfg NULL means defaults.  Errors: SDP_EINVAL (config), SDP_ESYSTEM
+ * (bind failed: address in use or not local; errno is kept),
+ * SDP_EUNAVAIL (io_uring unavailable), SDP_ENOMEM. */
+int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_config *cfg,
+             sdp_socket **out);
+
+/* Stop the engines and free everything; RPCs in flight are abandoned and
+ * undelivered messages freed.  NULL is accepted. */
+void sdp_close(sdp_socket *s);
+
+/* The bound address (to learn the port after binding port 0). */
+int sdp_local_addr(sdp_socket *s, struct sockaddr_storage *addr, socklen_t *addr_len);
+
+/* Install traffic secrets for a peer, kTLS-style: tx protects what we send
+ * to it, rx what it sends us (the peer installs them swapped).  Until the
+ * handshake exists, both sides get them out of band.  Sending to a peer
+ * without keys fails with SDP_ENOKEY; packets from it are dropped.
+ * Errors: SDP_EINVAL, SDP_ELIMIT (max_peers), SDP_EINSECURE, SDP_EUNAVAIL. */
+int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, enum sdp_cipher cipher,
+                      const uint8_t tx_secret[SDP_SECRET_LEN], const uint8_t rx_secret[SDP_SECRET_LEN]);
+
+/* Default secrets for every peer that has none: each peer's secrets are
+ * derived from them and from both addresses (docs/API.md), so no two peers
+ * share a key.  The socket must be bound to a specific address (not a
+ * wildcard).  Errors as sdp_set_peer_keys. */
+int sdp_set_default_keys(sdp_socket *s, enum sdp_cipher cipher, const uint8_t tx_secret[SDP_SECRET_LEN],
+                         const uint8_t rx_secret[SDP_SECRET_LEN]);
+
+/* ------------------------------------------------------------------ */
+/* RPCs                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Send a request to peer.  The bytes are copied and sealed before return,
+ * so buf may be reused at once.  *rpc_id (may be NULL) receives the RPC
+ * id; cookie comes back with the response or failure.
+ * Errors: SDP_ENOKEY (no keys for peer: nothing sent), SDP_ETOOBIG,
+ * SDP_ELIMIT / SDP_ENOMEM (too many RPCs or bytes in flight: wait for
+ * responses and retry), SDP_EKEYLIMIT, SDP_EINVAL. */
+int sdp_send(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, const void *buf, size_t len,
+             uint64_t cookie, uint64_t *rpc_id);
+int sdp_sendv(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, const struct iovec *iov,
+              int iovcnt, uint64_t cookie, uint64_t *rpc_id);
+
+enum sdp_msg_kind {
+    SDP_MSG_REQUEST = 1,  /* answer it with sdp_reply, then sdp_release it */
+    SDP_MSG_RESPONSE = 2, /* the response to one of our requests */
+    SDP_MSG_FAILED = 3,   /* one of our requests failed: error says why */
+};
+
+/* A received message.  data stays valid until sdp_release. */
+struct sdp_msg {
+    enum sdp_msg_kind kind;
+    int error;          /* FAILED: SDP_ETIMEDOUT, SDP_EUNKNOWN, SDP_ENOMEM */
+    uint64_t rpc_id;
+    uint64_t cookie;    /* RESPONSE and FAILED */
+    void *data;
+    size_t len;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    uint32_t priv_engine; /* private: where the RPC lives */
+    uint32_t priv_peer;
+};
+
+/* Receive the next message.  timeout_ms: -1 blocks, 0 polls.
+ * Returns 0 with *msg filled; SDP_EAGAIN when none arrived in time. */
+int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms);
+
+/* Answer a received request (the request may be released before or after).
+ * Errors: SDP_EUNKNOWN (already answered, or the client gave up),
+ * SDP_ETOOBIG, SDP_ENOMEM, SDP_EINVAL (not a request). */
+int sdp_reply(sdp_socket *s, const struct sdp_msg *req, const void *buf, size_t len);
+int sdp_replyv(sdp_socket *s, const struct sdp_msg *req, const struct iovec *iov, int iovcnt);
+
+/* Hand a received message's buffer back. */
+void sdp_release(sdp_socket *s, struct sdp_msg *msg);
+
+/* A file descriptor that polls readable when sdp_recv may have a message
+ * or (inline mode) when sdp_process has work: for epoll- or ae-style loops. */
+int sdp_fd(sdp_socket *s);
+
+/* Inline mode: do all pending work (receive, timers, send) without
+ * blocking longer than timeout_ms (-1: until some work was done).
+ * Returns the number of messages now waiting for sdp_recv.  In threaded
+ * mode it only returns that number. */
+int sdp_process(sdp_socket *s, int timeout_ms);
+
+/* Counters, summed over engines. */
+struct sdp_stats {
+    uint64_t pkts_in, pkts_out, bytes_in, bytes_out, gso_sends;
+    uint64_t requests_sent, responses_sent, requests_received, responses_received;
+    uint64_t rpcs_failed, timeouts, retransmitted_pkts, grants_sent, resends_sent;
+    uint64_t drops_total, drops_malformed, drops_auth, drops_replay, drops_no_peer, drops_limit;
+    uint64_t records_sealed, records_opened;
+    uint64_t mem_used, rpcs_active;
+};
+int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 
 /* A static, human-readable description of an SDP_E* code (never NULL). */
 const char *sdp_strerror(int err);

@@ -48,7 +48,8 @@ fail:;
 int sdp_udp_tx_prep(struct sdp_udp_tx *tx, const struct sockaddr *to, socklen_t to_len, const void *buf,
                     size_t len, uint16_t seg_size, int tos)
 {
-    if (to_len > sizeof(tx->to) || len > SDP_UDP_GSO_MAX_BYTES)
+    if (to_len > sizeof(tx->to) || len > SDP_UDP_GSO_MAX_BYTES ||
+        CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int)) > sizeof(tx->ctl.buf))
         return SDP_EINVAL;
     int gso = seg_size && len > seg_size;
     if (gso && (len + seg_size - 1) / seg_size > SDP_UDP_GSO_MAX_SEGS)

@@ -35,8 +35,10 @@ struct sdp_udp_tx {
     struct iovec iov;
     struct sockaddr_storage to;
     union {
-        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
+        /* Room for UDP_SEGMENT and IP_TOS, aligned like struct cmsghdr
+         * (whose flexible array member clang refuses inside a struct). */
+        char buf[64];
+        size_t align;
     } ctl;
 };
 

@@ -7,7 +7,7 @@
 #include "engine/uring.h"
 #include "sdp/sdp.h"
 
-int sdp_uring_init(struct io_uring *ring, unsigned entries, struct sdp_uring_caps *caps)
+int sdp_uring_init(struct io_uring *ring, unsigned entries, int single_issuer, struct sdp_uring_caps *caps)
 {
     static const unsigned tries[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -16,7 +16,7 @@ int sdp_uring_init(struct io_uring *ring, unsigned entries, struct sdp_uring_cap
     };
     int rc = -EINVAL;
     unsigned got = 0;
-    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+    for (size_t i = single_issuer ? 0 : 1; i < sizeof(tries) / sizeof(tries[0]); i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof(p));
         p.flags = tries[i];

@@ -16,10 +16,10 @@ struct sdp_uring_caps {
     int buf_ring;            /* 1 when provided-buffer rings register */
 };
 
-/* Create a ring for one engine thread: single issuer and deferred task
- * work when available (the engine thread is the only submitter), else
- * cooperative task work, else plain.  Returns 0 or SDP_ESYSTEM. */
-int sdp_uring_init(struct io_uring *ring, unsigned entries, struct sdp_uring_caps *caps);
+/* Create a ring: with single_issuer, single issuer and deferred task work
+ * when available (for a ring only its creating thread will ever submit to),
+ * else cooperative task work, else plain.  Returns 0 or SDP_ESYSTEM. */
+int sdp_uring_init(struct io_uring *ring, unsigned entries, int single_issuer, struct sdp_uring_caps *caps);
 
 /* A provided-buffer ring of nbufs (a power of two) buffers of buf_size
  * bytes, registered as buffer group bgid. */

@@ -26,7 +26,7 @@ struct rig {
 
 static void rig_open(struct rig *r, unsigned nbufs)
 {
-    cr_assert_eq(sdp_uring_init(&r->ring, 256, &r->caps), 0, "io_uring: %s", strerror(errno));
+    cr_assert_eq(sdp_uring_init(&r->ring, 256, 1, &r->caps), 0, "io_uring: %s", strerror(errno));
     cr_assert_eq(sdp_bufring_setup(&r->ring, &r->br, 7, nbufs, 65536), 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct sdp_udp_opts o = {.gro = 1, .rcvbuf = 1 << 22};
@@ -170,7 +170,7 @@ Test(uring, runs_out_of_buffers_and_recovers)
 Test(uring, bufring_rejects_bad_sizes)
 {
     struct io_uring ring;
-    cr_assert_eq(sdp_uring_init(&ring, 8, NULL), 0);
+    cr_assert_eq(sdp_uring_init(&ring, 8, 0, NULL), 0);
     struct sdp_bufring b;
     cr_assert_eq(sdp_bufring_setup(&ring, &b, 1, 3, 100), SDP_EINVAL);
     cr_assert_eq(sdp_bufring_setup(&ring, &b, 1, 0, 100), SDP_EINVAL);

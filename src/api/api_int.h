@@ -1,0 +1,73 @@
+/* The socket object behind include/sdp/sdp.h, shared by socket.c (open,
+ * peers, keys, statistics) and rpc.c (send, reply, receive). */
+#ifndef SDP_API_API_INT_H
+#define SDP_API_API_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+#include "engine/engine.h"
+#include "sdp/sdp.h"
+
+struct api_peer {
+    struct sdp_core_addr addr;
+    int hnext;
+    _Atomic uint64_t next_id; /* next client id: shared by every thread and engine */
+};
+
+/* Locked memory: the default secrets and the scratch space for deriving. */
+struct api_default_keys {
+    enum sdp_cipher cipher;
+    uint8_t tx[SDP_SECRET_LEN];
+    uint8_t rx[SDP_SECRET_LEN];
+    uint8_t scratch[2 * SDP_SECRET_LEN];
+};
+
+struct sdp_socket {
+    struct sdp_config cfg;
+    int family;
+    int threaded;
+    unsigned n;
+    struct sdp_engine **eng;
+    struct sockaddr_storage local;
+    socklen_t local_len;
+    struct sdp_core_addr local_addr;
+    int local_wildcard;
+
+    pthread_mutex_t peers_lock; /* after the engine locks in lock order */
+    struct api_peer *peers;
+    uint32_t npeers;
+    int *peer_hash;
+    uint32_t peer_hmask;
+    struct api_default_keys *dflt;
+
+    pthread_mutex_t q_lock; /* delivered messages; innermost lock */
+    pthread_cond_t q_cond;
+    struct sdp_msg *q;
+    uint32_t q_head, q_n, q_cap;
+    int q_fd; /* threaded mode: readable while q_n > 0 */
+    _Atomic uint64_t lost_events;
+
+    /* Operations from the application's io_uring (uring_ops.c). */
+    int app_ring_fd; /* -1 until sdp_uring_register */
+    pthread_mutex_t uop_lock;
+    struct sdp_uring_op *uop_head, *uop_tail;     /* submitted, not yet run */
+    struct sdp_uring_op *urecv_head, *urecv_tail; /* RECVs waiting for a message */
+};
+
+struct sdp_uring_op;
+
+/* socket.c */
+int sdp_api_peer_get(sdp_socket *s, const struct sdp_core_addr *a);
+int sdp_api_queue_pop(sdp_socket *s, struct sdp_msg *m);
+int sdp_api_queue_push_front(sdp_socket *s, const struct sdp_msg *m);
+
+/* uring_ops.c */
+void sdp_api_uop_intake(void *ctx, struct sdp_engine *e, void *op);
+void sdp_api_uop_run(void *ctx, struct sdp_engine *e);
+int sdp_api_uop_deliver(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m);
+
+#endif

@@ -1,0 +1,523 @@
+/* The public API (include/sdp/sdp.h) over one or more engines.
+ *
+ * Peers: the socket keeps the one authoritative peer table, and installs
+ * every peer in every engine's core in the same order (all engine locks
+ * taken in index order), so a peer has the same index everywhere.
+ *
+ * RPC ids: one counter per peer, shared by all threads, hands out client
+ * ids in order; the id picks the engine that owns the RPC with the same
+ * function the kernel's steering program uses, so the response comes back
+ * to that engine.  One counter per peer is also what keeps every nonce
+ * under the peer's key unique across engines.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "api/api_int.h"
+#include "crypto/keymem.h"
+#include "crypto/keysched.h"
+#include "engine/engine.h"
+#include "engine/steer.h"
+#include "sdp/sdp.h"
+
+void sdp_config_default(struct sdp_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->engines = 0;
+    cfg->cipher = SDP_CIPHER_AES128GCM;
+    cfg->mtu = 1500;
+    cfg->max_message = 64u << 20;
+    cfg->max_peers = 1024;
+    cfg->max_rpcs = 16384;
+    cfg->mem_limit = 1ull << 30;
+    cfg->unsched_bytes = 60000;
+    cfg->rpc_timeout_ms = 100;
+    cfg->recv_queue = 65536;
+}
+
+static int check_config(const struct sdp_config *c)
+{
+    if (c->engines > SDP_STEER_MAX_ENGINES || c->mtu < 1280 || c->mtu > 65535 || c->max_peers == 0 ||
+        c->max_rpcs == 0 || c->max_message == 0 || c->recv_queue == 0 || c->rpc_timeout_ms == 0)
+        return SDP_EINVAL;
+    if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
+        return SDP_EINSECURE;
+    return 0;
+}
+
+/* ---- delivery queue ---- */
+
+/* Grows only while warming up: every entry holds core memory that the
+ * cores already bound, so the queue cannot grow without bound. */
+static int queue_grow_locked(sdp_socket *s)
+{
+    uint32_t ncap = s->q_cap ? s->q_cap * 2 : 256;
+    struct sdp_msg *n = malloc((size_t)ncap * sizeof(*n));
+    if (!n)
+        return SDP_ENOMEM;
+    for (uint32_t i = 0; i < s->q_n; i++)
+        n[i] = s->q[(s->q_head + i) % s->q_cap];
+    free(s->q);
+    s->q = n;
+    s->q_cap = ncap;
+    s->q_head = 0;
+    return 0;
+}
+
+static int queue_insert(sdp_socket *s, const struct sdp_msg *m, int front)
+{
+    pthread_mutex_lock(&s->q_lock);
+    if (s->q_n == s->q_cap && queue_grow_locked(s) != 0) {
+        pthread_mutex_unlock(&s->q_lock);
+        return SDP_ENOMEM;
+    }
+    if (front) {
+        s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
+        s->q[s->q_head] = *m;
+    } else {
+        s->q[(s->q_head + s->q_n) % s->q_cap] = *m;
+    }
+    s->q_n++;
+    pthread_cond_signal(&s->q_cond);
+    pthread_mutex_unlock(&s->q_lock);
+    if (s->threaded) {
+        uint64_t one = 1;
+        ssize_t w = write(s->q_fd, &one, sizeof(one));
+        (void)w;
+    }
+    return 0;
+}
+
+static int queue_push(sdp_socket *s, const struct sdp_msg *m)
+{
+    return queue_insert(s, m, 0);
+}
+
+/* Put a message back at the head (an io_uring RECV that raced with
+ * delivery found it after all). */
+int sdp_api_queue_push_front(sdp_socket *s, const struct sdp_msg *m)
+{
+    return queue_insert(s, m, 1);
+}
+
+int sdp_api_queue_pop(sdp_socket *s, struct sdp_msg *m)
+{
+    int got = 0;
+    pthread_mutex_lock(&s->q_lock);
+    if (s->q_n) {
+        *m = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_n--;
+        got = 1;
+    }
+    if (s->threaded && s->q_n == 0) {
+        uint64_t v;
+        while (read(s->q_fd, &v, sizeof(v)) == sizeof(v))
+            ;
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    return got;
+}
+
+/* Called by an engine, its lock held, for every core event. */
+static void deliver(void *ctx, struct sdp_engine *e, const struct sdp_core_event *ev)
+{
+    sdp_socket *s = ctx;
+    struct sdp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.kind = ev->type == SDP_CORE_EV_REQUEST ? SDP_MSG_REQUEST
+             : ev->type == SDP_CORE_EV_RESPONSE ? SDP_MSG_RESPONSE
+                                                : SDP_MSG_FAILED;
+    m.error = ev->error;
+    m.rpc_id = ev->rpc_id;
+    m.cookie = ev->cookie;
+    m.data = ev->data;
+    m.len = ev->len;
+    m.priv_engine = sdp_engine_index(e);
+    m.priv_peer = ev->peer;
+    pthread_mutex_lock(&s->peers_lock);
+    if (ev->peer < s->npeers) {
+        memcpy(&m.peer, s->peers[ev->peer].addr.bytes, s->peers[ev->peer].addr.len);
+        m.peer_len = s->peers[ev->peer].addr.len;
+    }
+    pthread_mutex_unlock(&s->peers_lock);
+    if (s->app_ring_fd >= 0 && sdp_api_uop_deliver(s, e, &m))
+        return;
+    if (queue_push(s, &m) != 0) {
+        /* Out of memory for the queue: the message is lost, its buffer
+         * returned; the client's RPC times out. Counted. */
+        if (ev->data)
+            sdp_engine_release(e, ev->data);
+        atomic_fetch_add(&s->lost_events, 1);
+    }
+}
+
+/* ---- peers ---- */
+
+static uint32_t addr_hash(const struct sdp_core_addr *a)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < a->len; i++)
+        h = (h ^ a->bytes[i]) * 16777619u;
+    return h;
+}
+
+/* With peers_lock held. */
+static int peer_find_locked(sdp_socket *s, const struct sdp_core_addr *a)
+{
+    for (int i = s->peer_hash[addr_hash(a) & s->peer_hmask]; i >= 0; i = s->peers[i].hnext)
+        if (s->peers[i].addr.len == a->len && !memcmp(s->peers[i].addr.bytes, a->bytes, a->len))
+            return i;
+    return -1;
+}
+
+static void lock_all(sdp_socket *s)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        sdp_engine_lock(s->eng[i]);
+}
+
+static void unlock_all(sdp_socket *s)
+{
+    for (unsigned i = s->n; i-- > 0;)
+        sdp_engine_unlock(s->eng[i]);
+}
+
+/* Install a peer in every core.  Caller holds peers_lock and every engine
+ * lock.  Returns the peer index or a negative code. */
+static int peer_install_locked(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                               const uint8_t *tx, const uint8_t *rx)
+{
+    if (s->npeers >= s->cfg.max_peers)
+        return SDP_ELIMIT;
+    struct sdp_core_peer_cfg pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.addr = *a;
+    pc.suite = (enum sdp_suite)cipher;
+    memcpy(pc.tx_secret, tx, SDP_SECRET_LEN);
+    memcpy(pc.rx_secret, rx, SDP_SECRET_LEN);
+    pc.mtu = s->cfg.mtu;
+    pc.ip_hdr_len = s->family == AF_INET6 ? 40 : 20;
+    pc.aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && rc == 0; i++) {
+        uint32_t idx;
+        rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), &pc, &idx);
+        if (rc == 0 && idx != s->npeers)
+            rc = SDP_EINVAL; /* cannot happen: every core gets every peer in order */
+    }
+    sdp_keymem_wipe(&pc, sizeof(pc));
+    if (rc != 0)
+        return rc; /* a half-installed peer stays unusable: its index is never handed out */
+    struct api_peer *p = &s->peers[s->npeers];
+    memset(p, 0, sizeof(*p));
+    p->addr = *a;
+    atomic_store(&p->next_id, 2);
+    uint32_t h = addr_hash(a) & s->peer_hmask;
+    p->hnext = s->peer_hash[h];
+    s->peer_hash[h] = (int)s->npeers;
+    return (int)s->npeers++;
+}
+
+/* Per-peer secrets from the default ones: HKDF-Expand-Label(default,
+ * "sdp peer", sender address || receiver address), so no two peers share a
+ * key even though every host holds the same defaults. */
+static int derive_peer_secret(const uint8_t *dflt, const struct sdp_core_addr *from, const struct sdp_core_addr *to,
+                              uint8_t out[SDP_SECRET_LEN])
+{
+    uint8_t ctx[2 * SDP_CORE_ADDR_MAX];
+    size_t n = 0;
+    memcpy(ctx + n, from->bytes, from->len);
+    n += from->len;
+    memcpy(ctx + n, to->bytes, to->len);
+    n += to->len;
+    return sdp_hkdf_expand_label("SHA256", dflt, SDP_SECRET_LEN, "sdp peer", ctx, n, out, SDP_SECRET_LEN);
+}
+
+/* Install a peer from the default keys.  Caller holds peers_lock and all
+ * engine locks. */
+static int peer_install_default_locked(sdp_socket *s, const struct sdp_core_addr *a)
+{
+    if (!s->dflt)
+        return SDP_ENOKEY;
+    uint8_t *tx = s->dflt->scratch, *rx = s->dflt->scratch + SDP_SECRET_LEN;
+    int rc = derive_peer_secret(s->dflt->tx, &s->local_addr, a, tx);
+    if (rc == 0)
+        rc = derive_peer_secret(s->dflt->rx, a, &s->local_addr, rx);
+    if (rc == 0)
+        rc = peer_install_locked(s, a, s->dflt->cipher, tx, rx);
+    sdp_keymem_wipe(s->dflt->scratch, sizeof(s->dflt->scratch));
+    return rc;
+}
+
+/* Find a peer, installing it from the default keys when there are some.
+ * Takes the locks itself; the caller holds none of them. */
+int sdp_api_peer_get(sdp_socket *s, const struct sdp_core_addr *a)
+{
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, a);
+    pthread_mutex_unlock(&s->peers_lock);
+    if (idx >= 0 || !s->dflt)
+        return idx >= 0 ? idx : SDP_ENOKEY;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    idx = peer_find_locked(s, a);
+    if (idx < 0)
+        idx = peer_install_default_locked(s, a);
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    return idx;
+}
+
+/* An engine met an unknown source address (its lock held). */
+static int on_unknown_peer(void *ctx, struct sdp_engine *e, const struct sdp_core_addr *a)
+{
+    sdp_socket *s = ctx;
+    if (!s->dflt)
+        return SDP_ENOKEY;
+    /* Taking every lock in order needs ours released first. */
+    sdp_engine_unlock(e);
+    int rc = sdp_api_peer_get(s, a);
+    sdp_engine_lock(e);
+    return rc < 0 ? rc : 0;
+}
+
+int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, enum sdp_cipher cipher,
+                      const uint8_t tx_secret[SDP_SECRET_LEN], const uint8_t rx_secret[SDP_SECRET_LEN])
+{
+    struct sdp_core_addr a;
+    if (!s || !peer || !tx_secret || !rx_secret || sdp_engine_addr(peer, peer_len, &a) != 0)
+        return SDP_EINVAL;
+    if (peer->sa_family != s->family)
+        return SDP_EINVAL;
+    if (cipher == SDP_CIPHER_NULL_INSECURE && !s->cfg.allow_insecure)
+        return SDP_EINSECURE;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int rc = peer_find_locked(s, &a) >= 0 ? SDP_EINVAL : peer_install_locked(s, &a, cipher, tx_secret, rx_secret);
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    return rc < 0 ? rc : 0;
+}
+
+int sdp_set_default_keys(sdp_socket *s, enum sdp_cipher cipher, const uint8_t tx_secret[SDP_SECRET_LEN],
+                         const uint8_t rx_secret[SDP_SECRET_LEN])
+{
+    if (!s || !tx_secret || !rx_secret)
+        return SDP_EINVAL;
+    if (s->local_wildcard)
+        return SDP_EINVAL; /* the derivation needs our own address as peers see it */
+    if (cipher == SDP_CIPHER_NULL_INSECURE && !s->cfg.allow_insecure)
+        return SDP_EINSECURE;
+    if (cipher != SDP_CIPHER_AES128GCM && cipher != SDP_CIPHER_AES256GCM &&
+        cipher != SDP_CIPHER_CHACHA20POLY1305 && cipher != SDP_CIPHER_NULL_INSECURE)
+        return SDP_EINVAL;
+    struct api_default_keys *d = sdp_keymem_alloc(sizeof(*d));
+    if (!d)
+        return SDP_ENOMEM;
+    d->cipher = cipher;
+    memcpy(d->tx, tx_secret, SDP_SECRET_LEN);
+    memcpy(d->rx, rx_secret, SDP_SECRET_LEN);
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    struct api_default_keys *old = s->dflt;
+    s->dflt = d;
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_free(old);
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_config *cfg, sdp_socket **out)
+{
+    if (!addr || !out || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+        return SDP_EINVAL;
+    struct sdp_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        sdp_config_default(&c);
+    int rc = check_config(&c);
+    if (rc)
+        return rc;
+    if ((rc = sdp_keymem_init()) != 0)
+        return rc;
+    sdp_socket *s = calloc(1, sizeof(*s));
+    if (!s)
+        return SDP_ENOMEM;
+    s->cfg = c;
+    s->family = addr->sa_family;
+    s->threaded = c.engines > 0;
+    s->n = c.engines ? c.engines : 1;
+    s->q_fd = -1;
+    s->app_ring_fd = -1;
+    pthread_mutex_init(&s->uop_lock, NULL);
+    pthread_mutex_init(&s->q_lock, NULL);
+    pthread_cond_init(&s->q_cond, NULL);
+    pthread_mutex_init(&s->peers_lock, NULL);
+    rc = SDP_ENOMEM;
+    s->peers = calloc(c.max_peers, sizeof(*s->peers));
+    s->peer_hmask = 1;
+    while (s->peer_hmask < c.max_peers * 2)
+        s->peer_hmask <<= 1;
+    s->peer_hash = malloc(s->peer_hmask * sizeof(int));
+    s->peer_hmask--;
+    s->eng = calloc(s->n, sizeof(*s->eng));
+    if (!s->peers || !s->peer_hash || !s->eng)
+        goto fail;
+    memset(s->peer_hash, 0xff, (s->peer_hmask + 1) * sizeof(int));
+
+    struct sockaddr_storage bind_addr;
+    socklen_t bind_len = addr_len;
+    memcpy(&bind_addr, addr, addr_len < sizeof(bind_addr) ? addr_len : sizeof(bind_addr));
+    for (unsigned i = 0; i < s->n; i++) {
+        struct sdp_engine_cfg ec;
+        memset(&ec, 0, sizeof(ec));
+        ec.index = i;
+        ec.count = s->n;
+        ec.addr = (const struct sockaddr *)&bind_addr;
+        ec.addr_len = bind_len;
+        sdp_core_config_default(&ec.core);
+        ec.core.max_peers = c.max_peers;
+        ec.core.max_rpcs = c.max_rpcs;
+        ec.core.max_rpcs_per_peer = c.max_rpcs;
+        ec.core.mem_limit = c.mem_limit;
+        ec.core.peer_mem_limit = c.mem_limit;
+        ec.core.max_msg_len = c.max_message;
+        ec.core.unsched_bytes = c.unsched_bytes;
+        ec.core.grant_window = c.unsched_bytes;
+        ec.core.timeout_ticks = c.rpc_timeout_ms * 1000000ull / ec.core.tick_ns;
+        if (ec.core.timeout_ticks < 2 * ec.core.resend_ticks)
+            ec.core.timeout_ticks = 2 * ec.core.resend_ticks;
+        ec.deliver = deliver;
+        ec.deliver_ctx = s;
+        ec.unknown_peer = on_unknown_peer;
+        ec.uring_op = sdp_api_uop_intake;
+        ec.after_step = sdp_api_uop_run;
+        if ((rc = sdp_engine_new(&ec, &s->eng[i])) != 0)
+            goto fail;
+        if (i == 0) {
+            /* Later engines join the port the first one got. */
+            socklen_t l = sizeof(bind_addr);
+            getsockname(sdp_engine_fd(s->eng[0]), (struct sockaddr *)&bind_addr, &l);
+            bind_len = l;
+        }
+    }
+    memcpy(&s->local, &bind_addr, bind_len);
+    s->local_len = bind_len;
+    sdp_engine_addr((struct sockaddr *)&s->local, s->local_len, &s->local_addr);
+    s->local_wildcard = s->family == AF_INET
+                            ? ((struct sockaddr_in *)&s->local)->sin_addr.s_addr == htonl(INADDR_ANY)
+                            : !memcmp(&((struct sockaddr_in6 *)&s->local)->sin6_addr, &in6addr_any,
+                                      sizeof(struct in6_addr));
+    for (unsigned i = 0; i < s->n; i++)
+        sdp_engine_set_group(s->eng[i], s->eng);
+    if (s->threaded) {
+        s->q_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->q_fd < 0) {
+            rc = SDP_ESYSTEM;
+            goto fail;
+        }
+        for (unsigned i = 0; i < s->n; i++)
+            if ((rc = sdp_engine_start(s->eng[i], c.pin_engines ? (int)i : -1)) != 0)
+                goto fail;
+    } else if ((rc = sdp_engine_attach_ring(s->eng[0], 0)) != 0) {
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    sdp_close(s);
+    return rc;
+}
+
+void sdp_close(sdp_socket *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; s->eng && i < s->n; i++)
+        if (s->eng[i])
+            sdp_engine_stop(s->eng[i]);
+    /* Undelivered messages' buffers belong to the cores, freed with them. */
+    for (unsigned i = 0; s->eng && i < s->n; i++)
+        sdp_engine_free(s->eng[i]);
+    free(s->eng);
+    free(s->q);
+    free(s->peers);
+    free(s->peer_hash);
+    sdp_keymem_free(s->dflt);
+    if (s->q_fd >= 0)
+        close(s->q_fd);
+    pthread_mutex_destroy(&s->q_lock);
+    pthread_cond_destroy(&s->q_cond);
+    pthread_mutex_destroy(&s->peers_lock);
+    pthread_mutex_destroy(&s->uop_lock);
+    free(s);
+}
+
+int sdp_local_addr(sdp_socket *s, struct sockaddr_storage *addr, socklen_t *addr_len)
+{
+    if (!s || !addr || !addr_len)
+        return SDP_EINVAL;
+    memcpy(addr, &s->local, s->local_len);
+    *addr_len = s->local_len;
+    return 0;
+}
+
+int sdp_fd(sdp_socket *s)
+{
+    if (!s)
+        return SDP_EINVAL;
+    return s->threaded ? s->q_fd : sdp_engine_event_fd(s->eng[0]);
+}
+
+int sdp_get_stats(sdp_socket *s, struct sdp_stats *st)
+{
+    if (!s || !st)
+        return SDP_EINVAL;
+    memset(st, 0, sizeof(*st));
+    for (unsigned i = 0; i < s->n; i++) {
+        struct sdp_core_stats cs;
+        struct sdp_engine_stats es;
+        sdp_engine_lock(s->eng[i]);
+        sdp_core_get_stats(sdp_engine_core(s->eng[i]), &cs);
+        sdp_engine_get_stats(s->eng[i], &es);
+        sdp_engine_unlock(s->eng[i]);
+        st->pkts_in += cs.pkts_in;
+        st->pkts_out += cs.pkts_out;
+        st->bytes_in += cs.bytes_in;
+        st->bytes_out += cs.bytes_out;
+        st->gso_sends += es.send_calls;
+        st->requests_sent += cs.requests_sent;
+        st->responses_sent += cs.responses_sent;
+        st->requests_received += cs.requests_delivered;
+        st->responses_received += cs.responses_delivered;
+        st->rpcs_failed += cs.rpcs_failed;
+        st->timeouts += cs.client_timeouts + cs.server_timeouts;
+        st->retransmitted_pkts += cs.rtx_pkts;
+        st->grants_sent += cs.grants_sent;
+        st->resends_sent += cs.resends_sent;
+        st->drops_total += cs.drops_total;
+        st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];
+        st->drops_auth += cs.drops[SDP_DROP_CTL_AUTH] + cs.drops[SDP_DROP_REC_AUTH];
+        st->drops_replay += cs.drops[SDP_DROP_REPLAY] + cs.drops[SDP_DROP_CTL_REPLAY] + cs.drops[SDP_DROP_STALE];
+        st->drops_no_peer += cs.drops[SDP_DROP_NO_PEER];
+        st->drops_limit += cs.drops[SDP_DROP_LIMIT_RPC] + cs.drops[SDP_DROP_LIMIT_UNAUTH] +
+                           cs.drops[SDP_DROP_LIMIT_MEM] + cs.drops[SDP_DROP_TOO_BIG];
+        st->records_sealed += cs.records_sealed;
+        st->records_opened += cs.records_opened;
+        st->mem_used += cs.mem_used;
+        st->rpcs_active += cs.rpcs_active;
+    }
+    return 0;
+}

@@ -1,0 +1,620 @@
+#define _GNU_SOURCE
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/steer.h"
+#include "engine/udp.h"
+#include "engine/uring_check.h"
+#include "engine/uring.h"
+#include "sdp/sdp.h"
+
+#define TAG_RECV 1ull
+#define TAG_WAKE 2ull
+#define TAG_POST 3ull /* completions we post to other rings (failures only) */
+#define TAG_SEND_BASE 16ull /* + slot index */
+
+#define RECV_BUF_SIZE 65536
+#define TX_BUF_SIZE 65536
+#define HANDOFF_SLOTS 64
+#define HANDOFF_PKT_MAX 9216
+
+struct tx_slot {
+    struct sdp_udp_tx tx;
+    uint8_t *buf;
+    uint32_t next_free;
+};
+
+struct handoff_pkt {
+    struct sdp_core_addr addr;
+    uint32_t len;
+    uint8_t data[HANDOFF_PKT_MAX];
+};
+
+struct sdp_engine {
+    struct sdp_engine_cfg cfg;
+    pthread_mutex_t lock;
+    struct sdp_core *core;
+    int fd;
+    int gro;
+    int wake_fd;
+    atomic_int wake_pending;
+
+    int ring_ready;
+    int threaded;
+    struct io_uring ring;
+    struct sdp_uring_caps caps;
+    struct sdp_bufring br;
+    struct msghdr recv_tmpl;
+    int recv_armed;
+    int wake_armed;
+    uint64_t wake_buf;
+
+    struct tx_slot *tx;
+    uint8_t *tx_mem;
+    uint32_t tx_free; /* head of the free list, UINT32_MAX if empty */
+    uint32_t tx_busy;
+
+    struct sdp_engine **group; /* all engines of the socket, for hand-off */
+    pthread_mutex_t ho_lock;
+    struct handoff_pkt *ho;
+    uint32_t ho_head, ho_n;
+
+    pthread_t thread;
+    int thread_running;
+    atomic_int stop;
+    int cpu;
+    int thread_rc;
+
+    struct sdp_engine_stats st;
+};
+
+uint64_t sdp_engine_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int sdp_engine_addr(const struct sockaddr *sa, socklen_t len, struct sdp_core_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        struct sockaddr_in c = {.sin_family = AF_INET, .sin_port = in->sin_port, .sin_addr = in->sin_addr};
+        memcpy(out->bytes, &c, sizeof(c));
+        out->len = sizeof(c);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        struct sockaddr_in6 c = {.sin6_family = AF_INET6,
+                                 .sin6_port = in6->sin6_port,
+                                 .sin6_addr = in6->sin6_addr,
+                                 .sin6_scope_id = in6->sin6_scope_id};
+        memcpy(out->bytes, &c, sizeof(c));
+        out->len = sizeof(c);
+        return 0;
+    }
+    return SDP_EINVAL;
+}
+
+int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
+{
+    if (!cfg || !cfg->addr || cfg->count == 0 || cfg->index >= cfg->count || cfg->count > SDP_STEER_MAX_ENGINES)
+        return SDP_EINVAL;
+    struct sdp_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return SDP_ENOMEM;
+    e->cfg = *cfg;
+    if (!e->cfg.ring_entries)
+        e->cfg.ring_entries = 1024;
+    if (!e->cfg.recv_bufs)
+        e->cfg.recv_bufs = 128;
+    if (!e->cfg.tx_slots)
+        e->cfg.tx_slots = 64;
+    e->fd = e->wake_fd = -1;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->ho_lock, NULL);
+    e->cfg.core.engine_index = (uint8_t)cfg->index;
+    int rc = sdp_core_new(&e->cfg.core, &e->core);
+    if (rc)
+        goto fail;
+    rc = SDP_ENOMEM;
+    e->tx = calloc(e->cfg.tx_slots, sizeof(*e->tx));
+    e->tx_mem = aligned_alloc(4096, (size_t)e->cfg.tx_slots * TX_BUF_SIZE);
+    e->ho = cfg->count > 1 ? calloc(HANDOFF_SLOTS, sizeof(*e->ho)) : NULL;
+    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho))
+        goto fail;
+    for (uint32_t i = 0; i < e->cfg.tx_slots; i++) {
+        e->tx[i].buf = e->tx_mem + (size_t)i * TX_BUF_SIZE;
+        e->tx[i].next_free = i + 1 < e->cfg.tx_slots ? i + 1 : UINT32_MAX;
+    }
+    e->tx_free = 0;
+    struct sdp_udp_opts uo = {.reuseport = 1, .gro = 1, .rcvbuf = 8 << 20, .sndbuf = 8 << 20};
+    rc = sdp_udp_open(cfg->addr, cfg->addr_len, &uo, &e->fd, &e->gro);
+    if (rc)
+        goto fail;
+    if (cfg->count > 1 && cfg->index == 0 && (rc = sdp_steer_attach(e->fd, cfg->count)) != 0)
+        goto fail;
+    e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->wake_fd < 0) {
+        rc = SDP_ESYSTEM;
+        goto fail;
+    }
+    *out = e;
+    return 0;
+fail:
+    sdp_engine_free(e);
+    return rc;
+}
+
+void sdp_engine_set_group(struct sdp_engine *e, struct sdp_engine **group)
+{
+    e->group = group;
+}
+
+static void submit(struct sdp_engine *e)
+{
+    sdp_uring_check_sqes(&e->ring);
+    io_uring_submit(&e->ring);
+}
+
+static void arm_recv(struct sdp_engine *e)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe)
+        return; /* retried on the next round */
+    io_uring_prep_recvmsg_multishot(sqe, e->fd, &e->recv_tmpl, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = e->br.bgid;
+    io_uring_sqe_set_data64(sqe, TAG_RECV);
+    e->recv_armed = 1;
+}
+
+static void arm_wake(struct sdp_engine *e)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe)
+        return;
+    io_uring_prep_poll_multishot(sqe, e->wake_fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, TAG_WAKE);
+    e->wake_armed = 1;
+}
+
+int sdp_engine_attach_ring(struct sdp_engine *e, int threaded)
+{
+    /* Inline mode: the application may open in one thread and drive in
+     * another (one at a time), so the ring cannot be single-issuer. */
+    int rc = sdp_uring_init(&e->ring, e->cfg.ring_entries, threaded, &e->caps);
+    if (rc)
+        return SDP_EUNAVAIL;
+    e->threaded = threaded;
+    /* Inline mode: every completion makes the eventfd readable, so the
+     * application's poll loop learns about arrivals.  Threaded mode: the
+     * engine watches the eventfd for wake-ups from other threads instead
+     * (doing both would feed the poll's own completions back to it). */
+    if (!threaded && io_uring_register_eventfd(&e->ring, e->wake_fd) < 0) {
+        io_uring_queue_exit(&e->ring);
+        return SDP_ESYSTEM;
+    }
+    rc = sdp_bufring_setup(&e->ring, &e->br, 1, e->cfg.recv_bufs, RECV_BUF_SIZE);
+    if (rc) {
+        io_uring_queue_exit(&e->ring);
+        return rc;
+    }
+    memset(&e->recv_tmpl, 0, sizeof(e->recv_tmpl));
+    e->recv_tmpl.msg_namelen = sizeof(struct sockaddr_storage);
+    e->recv_tmpl.msg_controllen = CMSG_SPACE(sizeof(int)) * 2;
+    e->ring_ready = 1;
+    arm_recv(e);
+    if (threaded)
+        arm_wake(e);
+    submit(e);
+    return 0;
+}
+
+static void handoff(struct sdp_engine *e, unsigned owner, const struct sdp_core_addr *addr, const uint8_t *p,
+                    size_t len)
+{
+    struct sdp_engine *t = e->group[owner];
+    if (len > HANDOFF_PKT_MAX)
+        return;
+    pthread_mutex_lock(&t->ho_lock);
+    int ok = t->ho_n < HANDOFF_SLOTS;
+    if (ok) {
+        struct handoff_pkt *h = &t->ho[(t->ho_head + t->ho_n) % HANDOFF_SLOTS];
+        h->addr = *addr;
+        h->len = (uint32_t)len;
+        memcpy(h->data, p, len);
+        t->ho_n++;
+    }
+    pthread_mutex_unlock(&t->ho_lock);
+    if (ok) {
+        e->st.handed_off++;
+        sdp_engine_wake(t);
+    }
+}
+
+static void drain_handoff(struct sdp_engine *e, uint64_t now)
+{
+    if (!e->ho)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&e->ho_lock);
+        if (!e->ho_n) {
+            pthread_mutex_unlock(&e->ho_lock);
+            return;
+        }
+        /* Input under the hand-off lock keeps the slot stable; the core call
+         * does not touch other engines, so no lock-order cycle. */
+        struct handoff_pkt *h = &e->ho[e->ho_head];
+        sdp_core_input(e->core, &h->addr, h->data, h->len, now);
+        e->ho_head = (e->ho_head + 1) % HANDOFF_SLOTS;
+        e->ho_n--;
+        pthread_mutex_unlock(&e->ho_lock);
+    }
+}
+
+static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t len,
+                         uint16_t seg, uint64_t now)
+{
+    size_t step = seg ? seg : len;
+    if (seg && len > seg)
+        e->st.gro_batches++;
+    for (size_t off = 0; off < len; off += step) {
+        size_t l = len - off < step ? len - off : step;
+        e->st.recv_pkts++;
+        if (e->cfg.count > 1 && e->group) {
+            unsigned owner = sdp_steer_engine(p + off, l, e->cfg.count);
+            if (owner != e->cfg.index) {
+                e->st.misdirected++;
+                handoff(e, owner, addr, p + off, l);
+                continue;
+            }
+        }
+        if (sdp_core_input(e->core, addr, p + off, l, now) == SDP_ENOKEY && e->cfg.unknown_peer &&
+            e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+            sdp_core_input(e->core, addr, p + off, l, now);
+    }
+}
+
+static void on_recv(struct sdp_engine *e, struct io_uring_cqe *cqe, uint64_t now)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        e->recv_armed = 0;
+    if (cqe->res < 0) {
+        if (cqe->res == -ENOBUFS)
+            e->st.enobufs++;
+        return;
+    }
+    int bid = sdp_cqe_bid(cqe);
+    if (bid < 0)
+        return;
+    e->st.recv_calls++;
+    uint8_t *buf = sdp_bufring_buf(&e->br, (unsigned)bid);
+    struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &e->recv_tmpl);
+    if (o && !(o->flags & MSG_TRUNC)) {
+        struct sdp_core_addr addr;
+        struct msghdr view = {.msg_control = io_uring_recvmsg_cmsg_firsthdr(o, &e->recv_tmpl),
+                              .msg_controllen = o->controllen};
+        uint16_t seg = view.msg_control ? sdp_udp_rx_seg_size(&view) : 0;
+        if (sdp_engine_addr(io_uring_recvmsg_name(o), o->namelen, &addr) == 0)
+            input_buffer(e, &addr, io_uring_recvmsg_payload(o, &e->recv_tmpl),
+                         io_uring_recvmsg_payload_length(o, cqe->res, &e->recv_tmpl), seg, now);
+    }
+    sdp_bufring_recycle(&e->br, (unsigned)bid);
+}
+
+static void on_send(struct sdp_engine *e, uint32_t slot, int res)
+{
+    if (res < 0)
+        e->st.send_errors++;
+    e->tx[slot].next_free = e->tx_free;
+    e->tx_free = slot;
+    e->tx_busy--;
+}
+
+/* Turn the core's pending output into sendmsg submissions. */
+static void flush_output(struct sdp_engine *e, uint64_t now)
+{
+    while (e->tx_free != UINT32_MAX) {
+        if (io_uring_sq_space_left(&e->ring) < 1)
+            submit(e);
+        uint32_t slot = e->tx_free;
+        struct sdp_core_seg_desc d;
+        int n = sdp_core_output(e->core, now, e->tx[slot].buf, TX_BUF_SIZE, &d);
+        if (n <= 0)
+            break;
+        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
+                            e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
+                            sdp_udp_tos_for_prio(d.priority)) != 0) {
+            e->st.send_errors++;
+            continue;
+        }
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+        if (!sqe) {
+            e->st.send_errors++;
+            break;
+        }
+        e->tx_free = e->tx[slot].next_free;
+        e->tx_busy++;
+        io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
+        io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
+        e->st.send_calls++;
+    }
+}
+
+static unsigned deliver_events(struct sdp_engine *e)
+{
+    struct sdp_core_event ev;
+    unsigned n = 0;
+    while (sdp_core_next_event(e->core, &ev) == 1) {
+        e->cfg.deliver(e->cfg.deliver_ctx, e, &ev);
+        n++;
+    }
+    return n;
+}
+
+static unsigned reap(struct sdp_engine *e, uint64_t now)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&e->ring, head, cqe) {
+        uint64_t tag = io_uring_cqe_get_data64(cqe);
+        n++;
+        if (tag == TAG_RECV) {
+            on_recv(e, cqe, now);
+        } else if (tag == TAG_WAKE) {
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                e->wake_armed = 0;
+            uint64_t v;
+            while (read(e->wake_fd, &v, sizeof(v)) == sizeof(v))
+                ;
+        } else if (tag >= TAG_SEND_BASE && tag < TAG_SEND_BASE + e->cfg.tx_slots) {
+            on_send(e, (uint32_t)(tag - TAG_SEND_BASE), cqe->res);
+        } else if (cqe->res == (int)SDP_ENGINE_MSG_MAGIC && tag >= 4096 && e->cfg.uring_op) {
+            e->cfg.uring_op(e->cfg.deliver_ctx, e, (void *)(uintptr_t)tag);
+        }
+    }
+    io_uring_cq_advance(&e->ring, n);
+    sdp_bufring_flush(&e->br);
+    return n;
+}
+
+/* One pass of work: completions, hand-offs, timers, events, output.
+ * Returns how much happened (completions reaped plus events delivered) and
+ * sets *exp to the core's next deadline. */
+static unsigned work(struct sdp_engine *e, uint64_t *exp)
+{
+    pthread_mutex_lock(&e->lock);
+    atomic_store(&e->wake_pending, 0);
+    if (!e->threaded) {
+        uint64_t v;
+        while (read(e->wake_fd, &v, sizeof(v)) == sizeof(v))
+            ;
+    }
+    uint64_t now = sdp_engine_now();
+    unsigned n = reap(e, now);
+    drain_handoff(e, now);
+    if (sdp_core_next_expiry(e->core) <= now)
+        sdp_core_handle_expiry(e->core, now);
+    n += deliver_events(e);
+    flush_output(e, now);
+    if (!e->recv_armed)
+        arm_recv(e);
+    if (e->threaded && !e->wake_armed)
+        arm_wake(e);
+    pthread_mutex_unlock(&e->lock);
+    if (e->cfg.after_step) {
+        e->cfg.after_step(e->cfg.deliver_ctx, e);
+        /* What those operations queued goes out in this pass. */
+        pthread_mutex_lock(&e->lock);
+        n += deliver_events(e);
+        flush_output(e, sdp_engine_now());
+        pthread_mutex_unlock(&e->lock);
+    }
+    pthread_mutex_lock(&e->lock);
+    *exp = sdp_core_next_expiry(e->core);
+    pthread_mutex_unlock(&e->lock);
+    submit(e);
+    return n;
+}
+
+int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
+{
+    if (!e->ring_ready)
+        return SDP_EINVAL;
+    uint64_t exp;
+    unsigned n = work(e, &exp);
+    /* Sleep only when this pass found nothing: a caller waiting for a
+     * message must see the one just delivered, not a timer later. */
+    if (n > 0 || wait_ns == 0 || atomic_load(&e->wake_pending))
+        return (int)n;
+    uint64_t now = sdp_engine_now();
+    int64_t wait = wait_ns;
+    if (exp != UINT64_MAX) {
+        int64_t until = exp > now ? (int64_t)(exp - now) : 0;
+        if (wait < 0 || until < wait)
+            wait = until;
+    }
+    if (wait != 0) {
+        struct io_uring_cqe *cqe;
+        sdp_uring_check_sqes(&e->ring);
+        if (wait < 0) {
+            io_uring_wait_cqe(&e->ring, &cqe);
+        } else {
+            struct __kernel_timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+            io_uring_wait_cqe_timeout(&e->ring, &cqe, &ts);
+        }
+    }
+    return (int)work(e, &exp);
+}
+
+void sdp_engine_wake(struct sdp_engine *e)
+{
+    /* One eventfd write per round is enough; skip it when one is pending. */
+    if (atomic_exchange(&e->wake_pending, 1))
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(e->wake_fd, &one, sizeof(one));
+    (void)w;
+}
+
+static void *engine_thread(void *arg)
+{
+    struct sdp_engine *e = arg;
+    if (e->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(e->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+    while (!atomic_load(&e->stop))
+        sdp_engine_step(e, 100 * 1000 * 1000);
+    return NULL;
+}
+
+struct start_arg {
+    struct sdp_engine *e;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int done, rc;
+};
+
+static void *engine_thread_start(void *arg)
+{
+    struct start_arg *sa = arg;
+    struct sdp_engine *e = sa->e;
+    int rc = sdp_engine_attach_ring(e, 1); /* the ring belongs to this thread */
+    pthread_mutex_lock(&sa->m);
+    sa->rc = rc;
+    sa->done = 1;
+    pthread_cond_signal(&sa->c);
+    pthread_mutex_unlock(&sa->m);
+    if (rc)
+        return NULL;
+    return engine_thread(e);
+}
+
+int sdp_engine_start(struct sdp_engine *e, int cpu)
+{
+    struct start_arg sa = {.e = e, .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
+    e->cpu = cpu;
+    atomic_store(&e->stop, 0);
+    if (pthread_create(&e->thread, NULL, engine_thread_start, &sa) != 0)
+        return SDP_ESYSTEM;
+    pthread_mutex_lock(&sa.m);
+    while (!sa.done)
+        pthread_cond_wait(&sa.c, &sa.m);
+    pthread_mutex_unlock(&sa.m);
+    if (sa.rc) {
+        pthread_join(e->thread, NULL);
+        return sa.rc;
+    }
+    e->thread_running = 1;
+    return 0;
+}
+
+void sdp_engine_stop(struct sdp_engine *e)
+{
+    if (!e->thread_running)
+        return;
+    atomic_store(&e->stop, 1);
+    uint64_t one = 1;
+    ssize_t w = write(e->wake_fd, &one, sizeof(one));
+    (void)w;
+    pthread_join(e->thread, NULL);
+    e->thread_running = 0;
+}
+
+void sdp_engine_free(struct sdp_engine *e)
+{
+    if (!e)
+        return;
+    sdp_engine_stop(e);
+    if (e->ring_ready) {
+        sdp_bufring_free(&e->ring, &e->br);
+        io_uring_queue_exit(&e->ring);
+    }
+    if (e->fd >= 0)
+        close(e->fd);
+    if (e->wake_fd >= 0)
+        close(e->wake_fd);
+    sdp_core_free(e->core);
+    free(e->tx);
+    free(e->tx_mem);
+    free(e->ho);
+    pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->ho_lock);
+    free(e);
+}
+
+int sdp_engine_ring_fd(const struct sdp_engine *e)
+{
+    return e->ring.ring_fd;
+}
+
+int sdp_engine_post(struct sdp_engine *e, int ring_fd, int res, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe) {
+        submit(e);
+        sqe = io_uring_get_sqe(&e->ring);
+        if (!sqe)
+            return SDP_EAGAIN;
+    }
+    io_uring_prep_msg_ring(sqe, ring_fd, (unsigned)res, user_data, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, TAG_POST);
+    return 0;
+}
+
+void sdp_engine_lock(struct sdp_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+}
+
+void sdp_engine_unlock(struct sdp_engine *e)
+{
+    pthread_mutex_unlock(&e->lock);
+}
+
+struct sdp_core *sdp_engine_core(struct sdp_engine *e)
+{
+    return e->core;
+}
+
+void sdp_engine_release(struct sdp_engine *e, uint8_t *data)
+{
+    sdp_core_release(e->core, data);
+}
+
+unsigned sdp_engine_index(const struct sdp_engine *e)
+{
+    return e->cfg.index;
+}
+
+int sdp_engine_fd(const struct sdp_engine *e)
+{
+    return e->fd;
+}
+
+int sdp_engine_event_fd(const struct sdp_engine *e)
+{
+    return e->wake_fd;
+}
+
+void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st)
+{
+    *st = e->st;
+}

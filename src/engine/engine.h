@@ -1,0 +1,109 @@
+/* An engine: one transport core driven by one io_uring over one UDP socket.
+ *
+ * The engine is where packets meet the network and the clock: it receives
+ * with multishot recvmsg into a provided-buffer ring (GRO on), feeds the
+ * core, sends the core's GSO segments with one sendmsg each, and sleeps on
+ * the ring until a completion, a wake-up or the core's next deadline.
+ *
+ * Threading: the core is guarded by the engine's lock.  The driving thread
+ * (an engine thread, or the application's own in inline mode) holds it
+ * while it works and drops it while it sleeps; other threads take it to
+ * start RPCs or answer them, then wake the driver to send.  Only the
+ * driving thread touches the ring (so it may be single-issuer).
+ */
+#ifndef SDP_ENGINE_ENGINE_H
+#define SDP_ENGINE_ENGINE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+
+struct sdp_engine;
+
+/* Called with the engine lock held for every core event; the callee owns
+ * ev->data from then on (release it with sdp_engine_release). */
+typedef void (*sdp_engine_deliver_fn)(void *ctx, struct sdp_engine *e, const struct sdp_core_event *ev);
+/* Called with the engine lock held when a packet comes from an address the
+ * core does not know; returns 0 once the peer is installed (the packet is
+ * then fed again).  It may drop and retake the engine lock. */
+typedef int (*sdp_engine_unknown_fn)(void *ctx, struct sdp_engine *e, const struct sdp_core_addr *addr);
+
+struct sdp_engine_cfg {
+    unsigned index;       /* position in the reuseport group */
+    unsigned count;       /* engines in the group */
+    const struct sockaddr *addr;
+    socklen_t addr_len;
+    struct sdp_core_config core;
+    unsigned ring_entries; /* 1024 */
+    unsigned recv_bufs;    /* provided buffers of 64 KiB: 128 */
+    unsigned tx_slots;     /* GSO segments in flight: 64 */
+    sdp_engine_deliver_fn deliver;
+    sdp_engine_unknown_fn unknown_peer; /* may be NULL */
+    /* An operation another ring sent with sdp_engine_ring_fd() as target
+     * (MSG_RING, len SDP_ENGINE_MSG_MAGIC, data = op): handed over while
+     * reaping, lock held; after_step runs once per round, lock released,
+     * on the driver thread.  Both may be NULL. */
+    void (*uring_op)(void *ctx, struct sdp_engine *e, void *op);
+    void (*after_step)(void *ctx, struct sdp_engine *e);
+    void *deliver_ctx;                  /* context of both callbacks */
+};
+
+/* Make the socket and core (call in group order: the socket joins the
+ * reuseport group as member `index`).  Errors: SDP_ESYSTEM, SDP_ENOMEM,
+ * SDP_EINVAL. */
+int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out);
+void sdp_engine_free(struct sdp_engine *e);
+
+/* Set up the ring in the thread that will drive the engine; threaded is 1
+ * for an engine thread, 0 for inline mode (the application's thread). */
+int sdp_engine_attach_ring(struct sdp_engine *e, int threaded);
+
+/* Start/stop a dedicated thread that drives the engine (threaded mode). */
+int sdp_engine_start(struct sdp_engine *e, int cpu);
+void sdp_engine_stop(struct sdp_engine *e);
+
+/* One round of work by the driving thread: reap completions, run timers,
+ * deliver events, send what the core has, then sleep up to wait_ns
+ * (0: do not sleep; negative: until something happens). */
+int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns);
+
+/* Ask the driving thread to run a round soon (any thread). */
+void sdp_engine_wake(struct sdp_engine *e);
+
+void sdp_engine_lock(struct sdp_engine *e);
+void sdp_engine_unlock(struct sdp_engine *e);
+/* With the lock held. */
+struct sdp_core *sdp_engine_core(struct sdp_engine *e);
+void sdp_engine_release(struct sdp_engine *e, uint8_t *data);
+unsigned sdp_engine_index(const struct sdp_engine *e);
+int sdp_engine_fd(const struct sdp_engine *e);
+/* The wake-up eventfd, readable whenever the driver should run (inline
+ * mode's pollable fd). */
+int sdp_engine_event_fd(const struct sdp_engine *e);
+
+struct sdp_engine_stats {
+    uint64_t recv_calls, recv_pkts, gro_batches, send_calls, send_errors, enobufs, misdirected, handed_off;
+};
+void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st);
+
+/* Packets the kernel put on the wrong engine (GRO can merge datagrams of
+ * different RPCs) go to their owner through this queue. */
+void sdp_engine_set_group(struct sdp_engine *e, struct sdp_engine **group);
+
+#define SDP_ENGINE_MSG_MAGIC 0x5d9a11u
+
+/* The engine's ring, as a MSG_RING target. */
+int sdp_engine_ring_fd(const struct sdp_engine *e);
+/* Post a completion (res, user_data) to another ring; driver thread only. */
+int sdp_engine_post(struct sdp_engine *e, int ring_fd, int res, uint64_t user_data);
+
+/* Monotonic time in ns: the clock the engines give their cores. */
+uint64_t sdp_engine_now(void);
+
+/* Canonical peer address bytes (family, port, address, v6 scope only), so
+ * equal addresses compare equal with memcmp. */
+int sdp_engine_addr(const struct sockaddr *sa, socklen_t len, struct sdp_core_addr *out);
+
+#endif
