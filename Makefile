@@ -17,7 +17,7 @@ build: deps
 	cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	./$(BUILD)/bin/sdp-selftest
+	./$(BUILD)/bin/sdp-bench
 
 # Includes the kernel shim's tests in a qemu guest (SDP_KSHIM_TESTS=0 skips them).
 check: build
