@@ -106,7 +106,7 @@ struct sdp_config {
     uint32_t max_rpcs;        /* concurrent RPCs per engine, both roles: 16384 */
     uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
     uint32_t unsched_bytes;   /* sent before any grant: 60000 */
-    uint32_t rpc_timeout_ms;  /* silence before an RPC fails: 100 ms (tick 1 ms) */
+    uint32_t rpc_timeout_ms;  /* silence before an RPC fails, once its probes went unanswered: 1000 ms */
     uint32_t recv_queue;      /* delivered messages waiting for sdp_recv: 65536 */
 };
 
@@ -208,8 +208,14 @@ struct sdp_stats {
     uint64_t drops_total, drops_malformed, drops_auth, drops_replay, drops_no_peer, drops_limit;
     uint64_t records_sealed, records_opened;
     uint64_t mem_used, rpcs_active;
+    uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
+/* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how
+ * RPCs spread.  Errors: SDP_EINVAL. */
+int sdp_get_engine_stats(sdp_socket *s, unsigned engine, struct sdp_stats *st);
+/* Number of engines (1 in inline mode). */
+unsigned sdp_engines(sdp_socket *s);
 
 /* A static, human-readable description of an SDP_E* code (never NULL). */
 const char *sdp_strerror(int err);

@@ -39,7 +39,7 @@ void sdp_config_default(struct sdp_config *cfg)
     cfg->max_rpcs = 16384;
     cfg->mem_limit = 1ull << 30;
     cfg->unsched_bytes = 60000;
-    cfg->rpc_timeout_ms = 100;
+    cfg->rpc_timeout_ms = 1000;
     cfg->recv_queue = 65536;
 }
 
@@ -481,43 +481,62 @@ int sdp_fd(sdp_socket *s)
     return s->threaded ? s->q_fd : sdp_engine_event_fd(s->eng[0]);
 }
 
+static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
+{
+    struct sdp_core_stats cs;
+    struct sdp_engine_stats es;
+    sdp_engine_lock(s->eng[i]);
+    sdp_core_get_stats(sdp_engine_core(s->eng[i]), &cs);
+    sdp_engine_get_stats(s->eng[i], &es);
+    sdp_engine_unlock(s->eng[i]);
+    st->pkts_in += cs.pkts_in;
+    st->pkts_out += cs.pkts_out;
+    st->bytes_in += cs.bytes_in;
+    st->bytes_out += cs.bytes_out;
+    st->gso_sends += es.send_calls;
+    st->requests_sent += cs.requests_sent;
+    st->responses_sent += cs.responses_sent;
+    st->requests_received += cs.requests_delivered;
+    st->responses_received += cs.responses_delivered;
+    st->rpcs_failed += cs.rpcs_failed;
+    st->timeouts += cs.client_timeouts + cs.server_timeouts;
+    st->retransmitted_pkts += cs.rtx_pkts;
+    st->grants_sent += cs.grants_sent;
+    st->resends_sent += cs.resends_sent;
+    st->drops_total += cs.drops_total;
+    st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];
+    st->drops_auth += cs.drops[SDP_DROP_CTL_AUTH] + cs.drops[SDP_DROP_REC_AUTH];
+    st->drops_replay += cs.drops[SDP_DROP_REPLAY] + cs.drops[SDP_DROP_CTL_REPLAY] + cs.drops[SDP_DROP_STALE];
+    st->drops_no_peer += cs.drops[SDP_DROP_NO_PEER];
+    st->drops_limit += cs.drops[SDP_DROP_LIMIT_RPC] + cs.drops[SDP_DROP_LIMIT_UNAUTH] + cs.drops[SDP_DROP_LIMIT_MEM] +
+                       cs.drops[SDP_DROP_TOO_BIG];
+    st->records_sealed += cs.records_sealed;
+    st->records_opened += cs.records_opened;
+    st->mem_used += cs.mem_used;
+    st->rpcs_active += cs.rpcs_active;
+    st->misdirected += es.misdirected;
+}
+
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st)
 {
     if (!s || !st)
         return SDP_EINVAL;
     memset(st, 0, sizeof(*st));
-    for (unsigned i = 0; i < s->n; i++) {
-        struct sdp_core_stats cs;
-        struct sdp_engine_stats es;
-        sdp_engine_lock(s->eng[i]);
-        sdp_core_get_stats(sdp_engine_core(s->eng[i]), &cs);
-        sdp_engine_get_stats(s->eng[i], &es);
-        sdp_engine_unlock(s->eng[i]);
-        st->pkts_in += cs.pkts_in;
-        st->pkts_out += cs.pkts_out;
-        st->bytes_in += cs.bytes_in;
-        st->bytes_out += cs.bytes_out;
-        st->gso_sends += es.send_calls;
-        st->requests_sent += cs.requests_sent;
-        st->responses_sent += cs.responses_sent;
-        st->requests_received += cs.requests_delivered;
-        st->responses_received += cs.responses_delivered;
-        st->rpcs_failed += cs.rpcs_failed;
-        st->timeouts += cs.client_timeouts + cs.server_timeouts;
-        st->retransmitted_pkts += cs.rtx_pkts;
-        st->grants_sent += cs.grants_sent;
-        st->resends_sent += cs.resends_sent;
-        st->drops_total += cs.drops_total;
-        st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];
-        st->drops_auth += cs.drops[SDP_DROP_CTL_AUTH] + cs.drops[SDP_DROP_REC_AUTH];
-        st->drops_replay += cs.drops[SDP_DROP_REPLAY] + cs.drops[SDP_DROP_CTL_REPLAY] + cs.drops[SDP_DROP_STALE];
-        st->drops_no_peer += cs.drops[SDP_DROP_NO_PEER];
-        st->drops_limit += cs.drops[SDP_DROP_LIMIT_RPC] + cs.drops[SDP_DROP_LIMIT_UNAUTH] +
-                           cs.drops[SDP_DROP_LIMIT_MEM] + cs.drops[SDP_DROP_TOO_BIG];
-        st->records_sealed += cs.records_sealed;
-        st->records_opened += cs.records_opened;
-        st->mem_used += cs.mem_used;
-        st->rpcs_active += cs.rpcs_active;
-    }
+    for (unsigned i = 0; i < s->n; i++)
+        add_engine_stats(s, i, st);
     return 0;
+}
+
+int sdp_get_engine_stats(sdp_socket *s, unsigned engine, struct sdp_stats *st)
+{
+    if (!s || !st || engine >= s->n)
+        return SDP_EINVAL;
+    memset(st, 0, sizeof(*st));
+    add_engine_stats(s, engine, st);
+    return 0;
+}
+
+unsigned sdp_engines(sdp_socket *s)
+{
+    return s ? s->n : 0;
 }

@@ -331,3 +331,29 @@ static void pollable_fd(unsigned engines)
 
 Test(api, pollable_fd_inline, .timeout = 60) { pollable_fd(0); }
 Test(api, pollable_fd_threaded, .timeout = 60) { pollable_fd(2); }
+
+/* One client, one server, two engines each: the RPCs of this single peer
+ * pair spread over both engines on both sides (steering by RPC id), and
+ * every response comes back to the engine that sent its request. */
+Test(api, one_peer_spreads_over_engines, .timeout = 60)
+{
+    struct server sv;
+    server_start(&sv, 2);
+    sdp_socket *c = client_open(2);
+    cr_assert_eq(sdp_engines(c), 2);
+    for (int i = 0; i < 400; i++)
+        roundtrip(c, &sv.addr, 64 + (size_t)i, (uint64_t)i + 1);
+    struct sdp_stats cs[2], ss[2];
+    for (unsigned e = 0; e < 2; e++) {
+        cr_assert_eq(sdp_get_engine_stats(c, e, &cs[e]), 0);
+        cr_assert_eq(sdp_get_engine_stats(sv.s, e, &ss[e]), 0);
+        cr_assert(cs[e].requests_sent >= 120, "client engine %u started only %llu of 400", e,
+                  (unsigned long long)cs[e].requests_sent);
+        cr_assert_eq(cs[e].responses_received, cs[e].requests_sent, "responses return to the sending engine");
+        cr_assert(ss[e].requests_received >= 120, "server engine %u served only %llu of 400", e,
+                  (unsigned long long)ss[e].requests_received);
+    }
+    cr_assert_eq(sdp_get_engine_stats(c, 2, &cs[0]), SDP_EINVAL);
+    sdp_close(c);
+    server_stop(&sv);
+}
