@@ -277,7 +277,16 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
+    /* Big buffers: the relay must not add losses of its own when it is
+     * descheduled for a moment on a busy machine. */
+    int bufsz = 8 << 20;
     int lfd = socket(laddr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (lfd >= 0) {
+        if (setsockopt(lfd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+            setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+        if (setsockopt(lfd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+            setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+    }
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, llen) < 0) {
         fprintf(stderr, "sdp-relay: bind %s: %s\n", listen_s, strerror(errno));
         return 1;
@@ -328,6 +337,12 @@ int main(int argc, char **argv)
                     continue;
                 }
                 int fd = socket(taddr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+                if (fd >= 0) {
+                    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+                        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+                    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+                        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+                }
                 if (fd >= 0 && nclients == 0 && ulen && bind(fd, (struct sockaddr *)&uaddr, ulen) < 0) {
                     fprintf(stderr, "sdp-relay: bind upstream %s: %s\n", up_s, strerror(errno));
                     close(fd);

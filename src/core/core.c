@@ -312,7 +312,16 @@ static int check_send(struct sdp_core *c, struct sdp_peer *p, size_t len)
 int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, size_t len, uint64_t cookie,
                           uint64_t now, uint64_t *rpc_id)
 {
-    if (!c || peer >= c->npeers || (!data && len) || !rpc_id)
+    if (!data && len)
+        return SDP_EINVAL;
+    struct iovec iov = {.iov_base = (void *)(len ? data : empty_msg), .iov_len = len};
+    return sdp_core_send_request_v(c, peer, &iov, 1, len, cookie, now, rpc_id);
+}
+
+int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, const struct iovec *iov, int iovcnt, size_t len,
+                            uint64_t cookie, uint64_t now, uint64_t *rpc_id)
+{
+    if (!c || peer >= c->npeers || !rpc_id || iovcnt < 0 || (iovcnt > 0 && !iov))
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
     int rc = check_send(c, p, len);
@@ -326,8 +335,8 @@ int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, s
     struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
     if (!r)
         return SDP_ELIMIT;
-    rc = sdp_msgout_init(&r->out, &c->mem, &p->tx, id, len ? data : empty_msg, (uint32_t)len, c->cfg.rec_size,
-                         c->cfg.unsched_bytes);
+    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
+                          c->cfg.unsched_bytes);
     if (rc != 0) {
         sdp_rpc_put(&c->rpcs, r);
         return rc;
@@ -347,7 +356,16 @@ int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, s
 int sdp_core_send_response(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const void *data, size_t len,
                            uint64_t now)
 {
-    if (!c || peer >= c->npeers || (!data && len))
+    if (!data && len)
+        return SDP_EINVAL;
+    struct iovec iov = {.iov_base = (void *)(len ? data : empty_msg), .iov_len = len};
+    return sdp_core_send_response_v(c, peer, rpc_id, &iov, 1, len, now);
+}
+
+int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
+                             int iovcnt, size_t len, uint64_t now)
+{
+    if (!c || peer >= c->npeers || iovcnt < 0 || (iovcnt > 0 && !iov))
         return SDP_EINVAL;
     struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, peer, rpc_id);
     if (!r || r->state != SDP_RPC_SRV_SERVICE)
@@ -356,8 +374,8 @@ int sdp_core_send_response(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, c
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;
-    rc = sdp_msgout_init(&r->out, &c->mem, &p->tx, rpc_id, len ? data : empty_msg, (uint32_t)len,
-                         c->cfg.rec_size, c->cfg.unsched_bytes);
+    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, rpc_id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
+                          c->cfg.unsched_bytes);
     if (rc != 0)
         return rc;
     p->mem += r->out.alloc;

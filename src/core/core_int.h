@@ -4,6 +4,7 @@
 #define SDP_CORE_CORE_INT_H
 
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/core.h"
 #include "core/grant.h"
@@ -39,7 +40,11 @@ struct sdp_core {
     struct sdp_core_stats st;
 };
 
-/* core.c */
+/* core.c: the sends, gathering from an iovec of len bytes in all. */
+int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, const struct iovec *iov, int iovcnt, size_t len,
+                            uint64_t cookie, uint64_t now, uint64_t *rpc_id);
+int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
+                             int iovcnt, size_t len, uint64_t now);
 struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_core_addr *a);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
 void sdp_core_arm(struct sdp_core *c, uint64_t now);

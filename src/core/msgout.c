@@ -8,7 +8,56 @@
 int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
                     const uint8_t *data, uint32_t len, uint16_t rec_size, uint32_t unsched)
 {
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    return sdp_msgout_initv(m, mem, tx, id, &iov, 1, len, rec_size, unsched);
+}
+
+/* Where record plaintext comes from: a cursor over the iovec. */
+struct iov_cursor {
+    const struct iovec *iov;
+    int n, i;
+    size_t off;
+};
+
+/* Plaintext of the next rl bytes: a pointer into one element when they lie
+ * within it, else the bytes copied into dst (which is then returned). */
+static const uint8_t *iov_take(struct iov_cursor *c, uint32_t rl, uint8_t *dst)
+{
+    while (c->i < c->n && c->off == c->iov[c->i].iov_len) {
+        c->i++;
+        c->off = 0;
+    }
+    if (rl == 0)
+        return dst;
+    if (c->iov[c->i].iov_len - c->off >= rl) {
+        const uint8_t *p = (const uint8_t *)c->iov[c->i].iov_base + c->off;
+        c->off += rl;
+        return p;
+    }
+    for (uint32_t got = 0; got < rl;) {
+        size_t avail = c->iov[c->i].iov_len - c->off;
+        size_t take = avail < rl - got ? avail : rl - got;
+        if (take)
+            memcpy(dst + got, (const uint8_t *)c->iov[c->i].iov_base + c->off, take);
+        got += (uint32_t)take;
+        c->off += take;
+        if (c->off == c->iov[c->i].iov_len) {
+            c->i++;
+            c->off = 0;
+        }
+    }
+    return dst;
+}
+
+int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
     memset(m, 0, sizeof(*m));
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (iovcnt < 0 || total != len)
+        return SDP_EINVAL;
     if (sdp_msg_layout_ok(len, rec_size) != 0)
         return SDP_ETOOBIG;
     uint64_t wl = sdp_msg_wire_len(len, rec_size);
@@ -16,10 +65,13 @@ int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_ke
     if (!w)
         return SDP_ENOMEM;
     uint32_t nrec = sdp_msg_nrec(len, rec_size);
+    struct iov_cursor cur = {.iov = iov, .n = iovcnt};
     for (uint32_t i = 0; i < nrec; i++) {
         uint32_t rl = sdp_rec_len(len, rec_size, i);
         uint8_t *ct = w + sdp_rec_wire_off(rec_size, i);
-        int rc = sdp_rec_seal(tx, id, len, rec_size, i, 0, data + (size_t)i * rec_size, ct, ct + rl);
+        /* A gathered record is sealed in place (the providers allow it). */
+        const uint8_t *pt = iov_take(&cur, rl, ct);
+        int rc = sdp_rec_seal(tx, id, len, rec_size, i, 0, pt, ct, ct + rl);
         if (rc != 0) {
             sdp_mem_free(mem, w, (size_t)wl);
             return rc;

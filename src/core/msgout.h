@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/pool.h"
 #include "crypto/record.h"
@@ -35,6 +36,11 @@ struct sdp_msgout {
  * SDP_EKEYLIMIT, SDP_ECRYPTO, SDP_EINVAL. */
 int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
                     const uint8_t *data, uint32_t len, uint16_t rec_size, uint32_t unsched);
+/* The same, gathering the len plaintext bytes from iov: a record that lies
+ * within one element is sealed straight from it, one that straddles
+ * elements is gathered into its place in the wire buffer and sealed there. */
+int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched);
 void sdp_msgout_fini(struct sdp_msgout *m, struct sdp_mem *mem);
 
 static inline int sdp_msgout_live(const struct sdp_msgout *m)

@@ -25,9 +25,12 @@ int sdp_udp_open(const struct sockaddr *addr, socklen_t addr_len, const struct s
         goto fail;
     if (addr->sa_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (o && o->rcvbuf > 0)
+    /* SO_RCVBUF is capped by net.core.rmem_max (about 200 KB by default),
+     * far below a burst of unscheduled bytes from many peers; the FORCE
+     * variants go past the cap where we have CAP_NET_ADMIN. */
+    if (o && o->rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o->rcvbuf, sizeof(o->rcvbuf)) < 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
-    if (o && o->sndbuf > 0)
+    if (o && o->sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o->sndbuf, sizeof(o->sndbuf)) < 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf));
     if (bind(fd, addr, addr_len) < 0)
         goto fail;
