@@ -98,7 +98,10 @@ struct sdp_config {
      * UDP socket; RPCs spread across them. */
     unsigned engines;
     int pin_engines;          /* pin engine i to CPU i (threaded mode) */
-    enum sdp_cipher cipher;   /* for keys installed without a cipher */
+    /* The cipher this socket is meant to run (keys name theirs when they
+     * are installed; the handshake will negotiate from this).  Checked at
+     * open: the null cipher without allow_insecure is refused there. */
+    enum sdp_cipher cipher;
     int allow_insecure;       /* must be 1 for SDP_CIPHER_NULL_INSECURE */
     uint32_t mtu;             /* path MTU towards peers: 1500 */
     uint32_t max_message;     /* bytes per message: 64 MiB */
@@ -107,7 +110,6 @@ struct sdp_config {
     uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
     uint32_t unsched_bytes;   /* sent before any grant: 60000 */
     uint32_t rpc_timeout_ms;  /* silence before an RPC fails, once its probes went unanswered: 1000 ms */
-    uint32_t recv_queue;      /* delivered messages waiting for sdp_recv: 65536 */
 };
 
 /* Fill cfg with the defaults documented above. */

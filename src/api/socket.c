@@ -40,13 +40,12 @@ void sdp_config_default(struct sdp_config *cfg)
     cfg->mem_limit = 1ull << 30;
     cfg->unsched_bytes = 60000;
     cfg->rpc_timeout_ms = 1000;
-    cfg->recv_queue = 65536;
 }
 
 static int check_config(const struct sdp_config *c)
 {
     if (c->engines > SDP_STEER_MAX_ENGINES || c->mtu < 1280 || c->mtu > 65535 || c->max_peers == 0 ||
-        c->max_rpcs == 0 || c->max_message == 0 || c->recv_queue == 0 || c->rpc_timeout_ms == 0)
+        c->max_rpcs == 0 || c->max_message == 0 || c->rpc_timeout_ms == 0)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
         return SDP_EINSECURE;
