@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "core/core_ext.h"
 #include "crypto/keymem.h"
 #include "crypto/keysched.h"
 #include "engine/engine.h"
@@ -444,6 +445,17 @@ void sdp_close(sdp_socket *s)
 {
     if (!s)
         return;
+    /* ACKs wait for the next tick; send them now so servers free our
+     * finished RPCs at once rather than by timeout. */
+    for (unsigned i = 0; s->eng && i < s->n; i++) {
+        if (!s->eng[i])
+            continue;
+        sdp_engine_lock(s->eng[i]);
+        sdp_core_flush_acks(sdp_engine_core(s->eng[i]));
+        sdp_engine_unlock(s->eng[i]);
+        if (!s->threaded)
+            sdp_engine_step(s->eng[i], 0);
+    }
     for (unsigned i = 0; s->eng && i < s->n; i++)
         if (s->eng[i])
             sdp_engine_stop(s->eng[i]);

@@ -35,6 +35,13 @@ int sdp_core_send_request_id(struct sdp_core *c, uint32_t peer, uint64_t id, con
     return sdp_core_send_request_v(c, peer, iov, iovcnt, (size_t)len, cookie, now, &got);
 }
 
+void sdp_core_flush_acks(struct sdp_core *c)
+{
+    for (uint32_t i = 0; c && i < c->npeers; i++)
+        if (c->peers[i].nacks)
+            sdp_core_ctl_ack_flush(c, &c->peers[i]);
+}
+
 int sdp_core_send_response_iov(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                                int iovcnt, uint64_t now)
 {

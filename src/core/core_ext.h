@@ -21,4 +21,8 @@ int sdp_core_send_request_id(struct sdp_core *core, uint32_t peer, uint64_t id, 
 int sdp_core_send_response_iov(struct sdp_core *core, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                                int iovcnt, uint64_t now);
 
+/* Queue the ACKs still waiting for the next tick (a socket about to close
+ * sends them, so servers free those RPCs at once instead of by timeout). */
+void sdp_core_flush_acks(struct sdp_core *core);
+
 #endif

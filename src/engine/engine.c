@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "engine/steer.h"
+#include "wire/wire.h"
 #include "engine/udp.h"
 #include "engine/uring_check.h"
 #include "engine/uring.h"
@@ -265,6 +267,42 @@ static void drain_handoff(struct sdp_engine *e, uint64_t now)
     }
 }
 
+static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
+                      uint64_t now)
+{
+    if (sdp_core_input(e->core, addr, p, l, now) == SDP_ENOKEY && e->cfg.unknown_peer &&
+        e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+        sdp_core_input(e->core, addr, p, l, now);
+}
+
+/* An ACK carries RPC id 0 (it lists up to 8 finished RPCs), so the kernel
+ * steers every ACK to engine 0; give a copy to each engine that owns one of
+ * the listed RPCs (ACKs are idempotent, and each core authenticates it). */
+static void input_ack(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
+                      uint64_t now)
+{
+    uint64_t owners = 0;
+    uint8_t count = 0;
+    const uint8_t *end = p + l;
+    sdp_get_u8(p + 8 <= end ? p + 8 : end, end, &count);
+    for (unsigned i = 0; i < count && i < SDP_ACK_MAX; i++) {
+        uint64_t id;
+        if (!sdp_get_u48be(p + 16 + 6 * i, end, &id))
+            break;
+        owners |= UINT64_C(1) << (((uint32_t)id >> 1) % e->cfg.count);
+    }
+    if (!owners)
+        owners = UINT64_C(1) << e->cfg.index; /* malformed: our core counts the drop */
+    for (unsigned o = 0; o < e->cfg.count; o++) {
+        if (!(owners & (UINT64_C(1) << o)))
+            continue;
+        if (o == e->cfg.index)
+            input_one(e, addr, p, l, now);
+        else
+            handoff(e, o, addr, p, l);
+    }
+}
+
 static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t len,
                          uint16_t seg, uint64_t now)
 {
@@ -274,6 +312,10 @@ static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr,
     for (size_t off = 0; off < len; off += step) {
         size_t l = len - off < step ? len - off : step;
         e->st.recv_pkts++;
+        if (e->cfg.count > 1 && e->group && l >= SDP_HDR_LEN && (p[off] & 0x0f) == SDP_PKT_ACK) {
+            input_ack(e, addr, p + off, l, now);
+            continue;
+        }
         if (e->cfg.count > 1 && e->group) {
             unsigned owner = sdp_steer_engine(p + off, l, e->cfg.count);
             if (owner != e->cfg.index) {
@@ -282,9 +324,7 @@ static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr,
                 continue;
             }
         }
-        if (sdp_core_input(e->core, addr, p + off, l, now) == SDP_ENOKEY && e->cfg.unknown_peer &&
-            e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
-            sdp_core_input(e->core, addr, p + off, l, now);
+        input_one(e, addr, p + off, l, now);
     }
 }
 
@@ -481,6 +521,7 @@ static void *engine_thread(void *arg)
     }
     while (!atomic_load(&e->stop))
         sdp_engine_step(e, 100 * 1000 * 1000);
+    sdp_engine_step(e, 0); /* a last pass sends what closing queued */
     return NULL;
 }
 

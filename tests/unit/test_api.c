@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sdp/sdp.h"
 
@@ -231,6 +232,20 @@ Test(api, many_clients_one_server, .timeout = 120)
         cr_expect_eq(ca[i].ok, ROUNDS, "client %d: %d of %d", i, ca[i].ok, ROUNDS);
     }
     cr_assert_eq(atomic_load(&sv.served), NCLIENTS * ROUNDS);
+    /* Responses are acknowledged whichever engine owns their RPC (ACKs
+     * carry id 0 and reach engine 0 first). */
+    struct sdp_stats st = {0};
+    for (int i = 0; i < 300; i++) {
+        cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+        if (st.rpcs_active == 0)
+            break;
+        usleep(10000);
+    }
+    cr_assert_eq(st.rpcs_active, 0, "%llu server RPCs still wait for ACKs", (unsigned long long)st.rpcs_active);
+    /* Closing clients send their pending ACKs; misrouted ACKs used to leave
+     * about half of the server's RPCs to time out. */
+    cr_assert_eq(st.timeouts, 0, "%llu server RPCs were freed by timeout, not by ACK",
+                 (unsigned long long)st.timeouts);
     server_stop(&sv);
 }
 
