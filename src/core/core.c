@@ -315,11 +315,11 @@ int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, s
     if (!data && len)
         return SDP_EINVAL;
     struct iovec iov = {.iov_base = (void *)(len ? data : empty_msg), .iov_len = len};
-    return sdp_core_send_request_v(c, peer, &iov, 1, len, cookie, now, rpc_id);
+    return sdp_core_send_request_v(c, peer, 0, &iov, 1, len, cookie, now, rpc_id);
 }
 
-int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, const struct iovec *iov, int iovcnt, size_t len,
-                            uint64_t cookie, uint64_t now, uint64_t *rpc_id)
+int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
+                            size_t len, uint64_t cookie, uint64_t now, uint64_t *rpc_id)
 {
     if (!c || peer >= c->npeers || !rpc_id || iovcnt < 0 || (iovcnt > 0 && !iov))
         return SDP_EINVAL;
@@ -329,8 +329,7 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, const struct iove
         return rc;
     if (p->nrpcs >= c->cfg.max_rpcs_per_peer || sdp_rpc_count(&c->rpcs) >= c->cfg.max_rpcs)
         return SDP_ELIMIT;
-    uint64_t id = sdp_peer_next_client_id(&p->next_id);
-    if (id == 0)
+    if (id == 0 && (id = sdp_peer_next_client_id(&p->next_id)) == 0)
         return SDP_ELIMIT;
     struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
     if (!r)

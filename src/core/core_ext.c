@@ -29,10 +29,8 @@ int sdp_core_send_request_id(struct sdp_core *c, uint32_t peer, uint64_t id, con
     int64_t len = iov_total(iov, iovcnt);
     if (len < 0)
         return (int)len;
-    /* The core allocates from the peer's counter: point it at our id. */
-    c->peers[peer].next_id = id;
     uint64_t got = 0;
-    return sdp_core_send_request_v(c, peer, iov, iovcnt, (size_t)len, cookie, now, &got);
+    return sdp_core_send_request_v(c, peer, id, iov, iovcnt, (size_t)len, cookie, now, &got);
 }
 
 void sdp_core_flush_acks(struct sdp_core *c)

@@ -41,7 +41,9 @@ struct sdp_core {
 };
 
 /* core.c: the sends, gathering from an iovec of len bytes in all. */
-int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, const struct iovec *iov, int iovcnt, size_t len,
+/* id 0: take the next id from the peer's counter; else the caller's id. */
+int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
+                            size_t len,
                             uint64_t cookie, uint64_t now, uint64_t *rpc_id);
 int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                              int iovcnt, size_t len, uint64_t now);

@@ -284,7 +284,7 @@ static void input_ack(struct sdp_engine *e, const struct sdp_core_addr *addr, co
     uint64_t owners = 0;
     uint8_t count = 0;
     const uint8_t *end = p + l;
-    sdp_get_u8(p + 8 <= end ? p + 8 : end, end, &count);
+    sdp_get_u8(p + 8, end, &count); /* callers pass at least a common header */
     for (unsigned i = 0; i < count && i < SDP_ACK_MAX; i++) {
         uint64_t id;
         if (!sdp_get_u48be(p + 16 + 6 * i, end, &id))
