@@ -71,6 +71,26 @@ enum sdp_error {
     /* An operating-system call failed; errno-style detail is in the log or
      * the statistics. Check the system (ports, permissions, limits). */
     SDP_ESYSTEM = -17,
+    /* The handshake with the peer failed for a reason below none of the
+     * specific codes (protocol error, no common cipher, an alert from the
+     * peer).  Check both sides' configuration and logs; retrying the same
+     * configuration fails the same way. */
+    SDP_EHANDSHAKE = -18,
+    /* The peer's certificate does not chain to a CA we trust (or it is
+     * self-signed and not pinned).  Give the right CA file or pin. */
+    SDP_ECERTUNTRUSTED = -19,
+    /* The peer's certificate has expired or is not valid yet.  Renew it
+     * (or fix the clock). */
+    SDP_ECERTEXPIRED = -20,
+    /* The peer's certificate does not carry the name we expected.  Check
+     * the name given for the peer, or the certificate's SANs. */
+    SDP_ECERTNAME = -21,
+    /* The peer's certificate is not the pinned one (SHA-256 fingerprint
+     * mismatch).  Check the pin; the peer may be an impostor. */
+    SDP_EPIN = -22,
+    /* The pre-shared key or its identity does not match the peer's.
+     * Check that both sides use the same PSK. */
+    SDP_EPSK = -23,
 };
 
 /* ------------------------------------------------------------------ */

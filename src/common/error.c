@@ -21,6 +21,12 @@ const char *sdp_strerror(int err)
     case SDP_ELIMIT: return "configured limit reached";
     case SDP_EUNKNOWN: return "peer does not know this RPC";
     case SDP_ESYSTEM: return "operating-system call failed";
+    case SDP_EHANDSHAKE: return "handshake failed";
+    case SDP_ECERTUNTRUSTED: return "peer certificate not trusted (unknown CA)";
+    case SDP_ECERTEXPIRED: return "peer certificate expired or not yet valid";
+    case SDP_ECERTNAME: return "peer certificate name mismatch";
+    case SDP_EPIN: return "peer certificate does not match the pinned fingerprint";
+    case SDP_EPSK: return "pre-shared key mismatch";
     default: return "unknown error";
     }
 }
