@@ -13,6 +13,7 @@
 
 static struct sdp_rec_key tx, rx;
 static struct sdp_mem mem;
+static struct sdp_rec_streams streams;
 
 static void keys(void)
 {
@@ -33,6 +34,9 @@ static void unkeys(void)
 {
     sdp_rec_key_clear(&tx);
     sdp_rec_key_clear(&rx);
+    for (unsigned i = 0; i < SDP_REC_STREAMS; i++)
+        cr_assert_eq(streams.s[i].busy, 0, "stream %u still held", i);
+    sdp_rec_streams_fini(&streams);
     cr_assert_eq(mem.used, 0, "leaked %llu bytes", (unsigned long long)mem.used);
 }
 
@@ -53,7 +57,7 @@ static void seal(struct sdp_msgout *o)
 static void place(struct sdp_msgin *m, const struct sdp_msgout *o, uint32_t off, uint32_t len,
                   struct sdp_msgin_res *r)
 {
-    sdp_msgin_place(m, &mem, &rx, off, o->wire + off, len, SIZE_MAX, r);
+    sdp_msgin_place(m, &mem, &rx, &streams, off, o->wire + off, len, SIZE_MAX, r);
 }
 
 /* Ask for what is missing until complete, as RESENDs would. */
@@ -137,7 +141,7 @@ Test(msgin, corrupted_record_is_discarded_and_repaired)
     uint32_t failed = 0;
     for (uint32_t off = 0; off < o.wire_len; off += 1448) {
         uint32_t len = o.wire_len - off < 1448 ? o.wire_len - off : 1448;
-        sdp_msgin_place(&m, &mem, &rx, off, bad + off, len, SIZE_MAX, &r);
+        sdp_msgin_place(&m, &mem, &rx, &streams, off, bad + off, len, SIZE_MAX, &r);
         if (r.nfailed) {
             cr_assert_eq(r.failed[0], 2);
             failed += r.nfailed;
@@ -176,7 +180,7 @@ Test(msgin, opened_record_never_rewritten)
     m.received -= 100;
     uint8_t junk[100];
     memset(junk, 0xee, sizeof(junk));
-    sdp_msgin_place(&m, &mem, &rx, 0, junk, sizeof(junk), SIZE_MAX, &r);
+    sdp_msgin_place(&m, &mem, &rx, &streams, 0, junk, sizeof(junk), SIZE_MAX, &r);
     cr_assert_eq(memcmp(m.buf, pt, SDP_REC_SIZE_MAX), 0);
     repair(&m, &o);
     sdp_msgin_fini(&m, &mem);
