@@ -271,6 +271,31 @@ static int stream_start(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_
     return 1;
 }
 
+/* Move the stream on over the ciphertext held after it (copied there out
+ * of order), and end it once its record's bytes and tag are all in.  Only
+ * called when every new byte up to the record's end has been written. */
+static void stream_advance(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_msgin_res *r)
+{
+    struct sdp_rec_stream *st = m->st;
+    uint32_t i = m->st_rec, rl = rec_len(m, i);
+    uint32_t rs = (uint32_t)sdp_rec_wire_off(m->rec_size, i);
+    uint8_t *pt = rec_pt(m, i);
+    uint32_t he = held_end(m, rs + st->done);
+    uint32_t n = (he < rs + rl ? he : rs + rl) - (rs + st->done);
+    if (n) {
+        if (sdp_rec_stream_update(st, pt + st->done, n, pt + st->done) != 0) {
+            stream_fail(m, r);
+            return;
+        }
+        r->inplace += n;
+    }
+    if (st->done != rl || !rec_complete(m, i))
+        return;
+    int rc = sdp_rec_stream_end(rk, st, m->tags + (size_t)i * SDP_TAG_LEN, pt);
+    stream_stop(m);
+    rec_result(m, i, rc, r);
+}
+
 /* Bring in the new wire bytes [s, e), src holding byte s.  Ciphertext is
  * decrypted straight into place when it continues the message's stream, or
  * starts a record (a stream, or one call when the whole record is here);
@@ -283,6 +308,10 @@ static void take_new(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_rec
     while (s < e) {
         uint32_t n = e - s, i = s / rw, o = s % rw, rl = rec_len(m, i), take;
         uint8_t *pt = rec_pt(m, i);
+        /* Past the stream's record, all of its new bytes are in: finish it
+         * now, so that this record (often in the same packet) can stream. */
+        if (m->st && m->st_rec < i)
+            stream_advance(m, rk, r);
         int mine = m->st && m->st_rec == i;
         if (o >= rl) {
             take = n < rl + SDP_TAG_LEN - o ? n : rl + SDP_TAG_LEN - o;
@@ -305,10 +334,11 @@ static void take_new(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_rec
             rec_result(m, i, rc, r);
             take = rl + SDP_TAG_LEN;
         } else if (mine ? o == m->st->done : o == 0 && !m->st && stream_start(m, rk, rs, i)) {
-            if (sdp_rec_stream_update(m->st, src, take, pt + o) != 0)
+            if (sdp_rec_stream_update(m->st, src, take, pt + o) != 0) {
                 stream_fail(m, r);
-            else
+            } else {
                 r->direct += take;
+            }
         } else {
             memcpy(pt + o, src, take);
         }
@@ -333,26 +363,11 @@ static void finish_range(struct sdp_msgin *m, struct sdp_rec_key *rk, uint32_t s
         if (is_open(m, i))
             continue;
         uint8_t *pt = rec_pt(m, i);
-        uint32_t rl = rec_len(m, i), rs = i * rw;
         if (m->st && m->st_rec == i) {
-            struct sdp_rec_stream *st = m->st;
-            uint32_t he = held_end(m, rs + st->done);
-            uint32_t n = (he < rs + rl ? he : rs + rl) - (rs + st->done);
-            if (n) {
-                if (sdp_rec_stream_update(st, pt + st->done, n, pt + st->done) != 0) {
-                    stream_fail(m, r);
-                    continue;
-                }
-                r->inplace += n;
-            }
-            if (st->done == rl && rec_complete(m, i)) {
-                int rc = sdp_rec_stream_end(rk, st, m->tags + (size_t)i * SDP_TAG_LEN, pt);
-                stream_stop(m);
-                rec_result(m, i, rc, r);
-            }
+            stream_advance(m, rk, r);
         } else if (rec_complete(m, i)) {
             int rc = sdp_rec_open(rk, m->id, m->msg_len, m->rec_size, i, 0, pt, m->tags + (size_t)i * SDP_TAG_LEN, pt);
-            r->inplace += rl;
+            r->inplace += rec_len(m, i);
             rec_result(m, i, rc, r);
         }
     }
