@@ -231,6 +231,10 @@ struct sdp_stats {
     uint64_t records_sealed, records_opened;
     uint64_t mem_used, rpcs_active;
     uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
+    /* Received record bytes decrypted straight from the packets into the
+     * buffer sdp_recv hands out, and those that arrived out of order and
+     * were copied there first. */
+    uint64_t rx_bytes_direct, rx_bytes_copied;
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how
