@@ -1,6 +1,6 @@
 #include "engine/bufpool.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +29,8 @@
 #define NCLASS 76   /* up to 7 << 26 bytes (112 MiB): any message buffer */
 
 struct bp_class {
-    pthread_mutex_t lock;
-    void *head; /* free blocks, linked through their first word */
+    atomic_flag lock; /* held for a push or a pop: a few instructions */
+    void *head;       /* free blocks, linked through their first word */
     uint64_t hits, misses, released;
 };
 
@@ -39,6 +39,17 @@ struct sdp_bufpool {
     _Atomic size_t cached;
     struct bp_class cls[NCLASS];
 };
+
+static void cls_lock(struct bp_class *k)
+{
+    while (atomic_flag_test_and_set_explicit(&k->lock, memory_order_acquire))
+        sched_yield(); /* the holder was preempted inside its few instructions */
+}
+
+static void cls_unlock(struct bp_class *k)
+{
+    atomic_flag_clear_explicit(&k->lock, memory_order_release);
+}
 
 /* Class c holds blocks of (4 + c % 4) << (c / 4 + MIN_SHIFT - 2) bytes. */
 static size_t class_size(unsigned c)
@@ -62,26 +73,30 @@ int sdp_bufpool_new(size_t cache_limit, struct sdp_bufpool **out)
         return SDP_ENOMEM;
     bp->cache_limit = cache_limit;
     for (unsigned c = 0; c < NCLASS; c++)
-        pthread_mutex_init(&bp->cls[c].lock, NULL);
+        atomic_flag_clear(&bp->cls[c].lock);
     *out = bp;
     return 0;
 }
 
 static void trim_class(struct sdp_bufpool *bp, struct bp_class *k, size_t size)
 {
-    pthread_mutex_lock(&k->lock);
+    cls_lock(k);
     void *p = k->head;
     k->head = NULL;
+    cls_unlock(k);
+    uint64_t n = 0;
     while (p) {
         BP_UNPOISON(p, size);
         void *next;
         memcpy(&next, p, sizeof(next));
         free(p);
         atomic_fetch_sub(&bp->cached, size);
-        k->released++;
+        n++;
         p = next;
     }
-    pthread_mutex_unlock(&k->lock);
+    cls_lock(k);
+    k->released += n;
+    cls_unlock(k);
 }
 
 void sdp_bufpool_trim(struct sdp_bufpool *bp)
@@ -95,8 +110,6 @@ void sdp_bufpool_free(struct sdp_bufpool *bp)
     if (!bp)
         return;
     sdp_bufpool_trim(bp);
-    for (unsigned c = 0; c < NCLASS; c++)
-        pthread_mutex_destroy(&bp->cls[c].lock);
     free(bp);
 }
 
@@ -107,7 +120,7 @@ void *sdp_bufpool_get(struct sdp_bufpool *bp, size_t len)
         return malloc(len);
     struct bp_class *k = &bp->cls[c];
     size_t size = class_size(c);
-    pthread_mutex_lock(&k->lock);
+    cls_lock(k);
     void *p = k->head;
     if (p) {
         BP_UNPOISON(p, size);
@@ -116,7 +129,7 @@ void *sdp_bufpool_get(struct sdp_bufpool *bp, size_t len)
     } else {
         k->misses++;
     }
-    pthread_mutex_unlock(&k->lock);
+    cls_unlock(k);
     if (p) {
         atomic_fetch_sub(&bp->cached, size);
         return p;
@@ -145,17 +158,17 @@ void sdp_bufpool_put(struct sdp_bufpool *bp, void *p, size_t len)
      * and the add race with other threads by a block or two at most. */
     if (atomic_load(&bp->cached) + size > bp->cache_limit) {
         free(p);
-        pthread_mutex_lock(&k->lock);
+        cls_lock(k);
         k->released++;
-        pthread_mutex_unlock(&k->lock);
+        cls_unlock(k);
         return;
     }
     atomic_fetch_add(&bp->cached, size);
-    pthread_mutex_lock(&k->lock);
+    cls_lock(k);
     memcpy(p, &k->head, sizeof(void *));
     k->head = p;
     BP_POISON((uint8_t *)p + sizeof(void *), size - sizeof(void *));
-    pthread_mutex_unlock(&k->lock);
+    cls_unlock(k);
 }
 
 static void *pool_alloc(void *ctx, size_t len)
@@ -180,11 +193,11 @@ void sdp_bufpool_get_stats(struct sdp_bufpool *bp, struct sdp_bufpool_stats *st)
     memset(st, 0, sizeof(*st));
     for (unsigned c = 0; c < NCLASS; c++) {
         struct bp_class *k = &bp->cls[c];
-        pthread_mutex_lock(&k->lock);
+        cls_lock(k);
         st->hits += k->hits;
         st->misses += k->misses;
         st->released += k->released;
-        pthread_mutex_unlock(&k->lock);
+        cls_unlock(k);
     }
     st->cached_bytes = atomic_load(&bp->cached);
 }

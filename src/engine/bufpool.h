@@ -4,8 +4,8 @@
  * Blocks come in size classes (four per power of two from 256 bytes, so at
  * most a quarter of a block is slack) and are kept on one free list per
  * class.  Any thread may return a block (the application releases received
- * buffers from its own threads): each list has its own lock, held for a
- * push or a pop only.  The cache is bounded: a block freed while the cache
+ * buffers from its own threads): each list has its own spin lock, held for
+ * a push or a pop only.  The cache is bounded: a block freed while the cache
  * holds cache_limit bytes goes back to the system, and an allocation the
  * system refuses first empties the cache and tries again.
  */
