@@ -11,7 +11,7 @@ struct blk_hdr {
 };
 #define BLK_MAGIC UINT64_C(0x5344504d5347494e)
 
-static void stream_stop(struct sdp_msgin *m);
+static void streams_stop(struct sdp_msgin *m);
 
 static size_t blk_size(uint32_t pt_len, uint32_t nrec)
 {
@@ -52,7 +52,7 @@ int sdp_msgin_init(struct sdp_msgin *m, struct sdp_mem *mem, uint64_t id, uint32
 
 void sdp_msgin_fini(struct sdp_msgin *m, struct sdp_mem *mem)
 {
-    stream_stop(m);
+    streams_stop(m);
     if (m->blk)
         sdp_mem_free(mem, m->blk, m->alloc);
     m->blk = NULL;
@@ -241,50 +241,69 @@ static void rec_result(struct sdp_msgin *m, uint32_t i, int rc, struct sdp_msgin
     r->nfailed++;
 }
 
-static void stream_stop(struct sdp_msgin *m)
+static void stream_stop(struct sdp_msgin *m, unsigned k)
 {
-    sdp_rec_stream_put(m->st);
-    m->st = NULL;
+    sdp_rec_stream_put(m->st[k]);
+    m->nst--;
+    m->st[k] = m->st[m->nst];
+    m->st_rec[k] = m->st_rec[m->nst];
+    m->st[m->nst] = NULL;
 }
 
-/* The stream's record cannot be finished (a provider error): wipe what it
- * decrypted and treat the record as failed. */
-static void stream_fail(struct sdp_msgin *m, struct sdp_msgin_res *r)
+static void streams_stop(struct sdp_msgin *m)
 {
-    memset(rec_pt(m, m->st_rec), 0, m->st->done);
-    uint32_t i = m->st_rec;
-    stream_stop(m);
-    rec_result(m, i, SDP_ECRYPTO, r);
+    while (m->nst)
+        stream_stop(m, m->nst - 1);
+}
+
+/* The stream opening record i, or -1. */
+static int stream_of(const struct sdp_msgin *m, uint32_t i)
+{
+    for (unsigned k = 0; k < m->nst; k++)
+        if (m->st_rec[k] == i)
+            return (int)k;
+    return -1;
+}
+
+/* A provider error mid-record (not expected): wipe what the stream wrote
+ * and let the record go the in-place way, where those bytes (zeros now, not
+ * ciphertext) fail once the record is complete and are asked for again. */
+static void stream_fail(struct sdp_msgin *m, unsigned k)
+{
+    memset(rec_pt(m, m->st_rec[k]), 0, m->st[k]->done);
+    stream_stop(m, k);
 }
 
 static int stream_start(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_rec_streams *rs, uint32_t i)
 {
-    struct sdp_rec_stream *st = rs ? sdp_rec_stream_get(rs, rk) : NULL;
+    if (!rs || m->nst == SDP_MSGIN_STREAMS)
+        return -1;
+    struct sdp_rec_stream *st = sdp_rec_stream_get(rs, rk);
     if (!st)
-        return 0;
+        return -1;
     if (sdp_rec_stream_begin(rk, st, m->id, m->msg_len, m->rec_size, i, 0) != 0) {
         sdp_rec_stream_put(st);
-        return 0;
+        return -1;
     }
-    m->st = st;
-    m->st_rec = i;
-    return 1;
+    m->st[m->nst] = st;
+    m->st_rec[m->nst] = i;
+    return m->nst++;
 }
 
-/* Move the stream on over the ciphertext held after it (copied there out
- * of order), and end it once its record's bytes and tag are all in.  Only
+/* Move stream k on over the ciphertext held after it (copied there out of
+ * order), and end it once its record's bytes and tag are all in.  Only
  * called when every new byte up to the record's end has been written. */
-static void stream_advance(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_msgin_res *r)
+static void stream_advance(struct sdp_msgin *m, unsigned k, struct sdp_rec_key *rk, struct sdp_msgin_res *r)
 {
-    struct sdp_rec_stream *st = m->st;
-    uint32_t i = m->st_rec, rl = rec_len(m, i);
+    struct sdp_rec_stream *st = m->st[k];
+    uint32_t i = m->st_rec[k], rl = rec_len(m, i);
     uint32_t rs = (uint32_t)sdp_rec_wire_off(m->rec_size, i);
     uint8_t *pt = rec_pt(m, i);
     uint32_t he = held_end(m, rs + st->done);
     uint32_t n = (he < rs + rl ? he : rs + rl) - (rs + st->done);
     if (n) {
         if (sdp_rec_stream_update(st, pt + st->done, n, pt + st->done) != 0) {
-            stream_fail(m, r);
+            stream_fail(m, k);
             return;
         }
         r->inplace += n;
@@ -292,7 +311,7 @@ static void stream_advance(struct sdp_msgin *m, struct sdp_rec_key *rk, struct s
     if (st->done != rl || !rec_complete(m, i))
         return;
     int rc = sdp_rec_stream_end(rk, st, m->tags + (size_t)i * SDP_TAG_LEN, pt);
-    stream_stop(m);
+    stream_stop(m, k);
     rec_result(m, i, rc, r);
 }
 
@@ -308,11 +327,12 @@ static void take_new(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_rec
     while (s < e) {
         uint32_t n = e - s, i = s / rw, o = s % rw, rl = rec_len(m, i), take;
         uint8_t *pt = rec_pt(m, i);
-        /* Past the stream's record, all of its new bytes are in: finish it
+        /* Past a stream's record, all of its new bytes are in: finish it
          * now, so that this record (often in the same packet) can stream. */
-        if (m->st && m->st_rec < i)
-            stream_advance(m, rk, r);
-        int mine = m->st && m->st_rec == i;
+        for (unsigned k = m->nst; k-- > 0;)
+            if (m->st_rec[k] < i)
+                stream_advance(m, k, rk, r);
+        int k = stream_of(m, i);
         if (o >= rl) {
             take = n < rl + SDP_TAG_LEN - o ? n : rl + SDP_TAG_LEN - o;
             if (!is_open(m, i))
@@ -324,18 +344,18 @@ static void take_new(struct sdp_msgin *m, struct sdp_rec_key *rk, struct sdp_rec
         take = n < rl - o ? n : rl - o;
         if (is_open(m, i)) {
             /* a duplicate of an opened record (its range was marked missing again) */
-        } else if (mine && o < m->st->done) {
+        } else if (k >= 0 && o < m->st[k]->done) {
             /* ... or of bytes the stream took: keep what it took */
-            take = take < m->st->done - o ? take : m->st->done - o;
-        } else if (o == 0 && n >= rl + SDP_TAG_LEN && !mine) {
+            take = take < m->st[k]->done - o ? take : m->st[k]->done - o;
+        } else if (o == 0 && n >= rl + SDP_TAG_LEN && k < 0) {
             /* The whole record, tag included, is in this packet. */
             int rc = sdp_rec_open(rk, m->id, m->msg_len, m->rec_size, i, 0, src, src + rl, pt);
             r->direct += rl;
             rec_result(m, i, rc, r);
             take = rl + SDP_TAG_LEN;
-        } else if (mine ? o == m->st->done : o == 0 && !m->st && stream_start(m, rk, rs, i)) {
-            if (sdp_rec_stream_update(m->st, src, take, pt + o) != 0) {
-                stream_fail(m, r);
+        } else if (k >= 0 ? o == m->st[k]->done : o == 0 && (k = stream_start(m, rk, rs, i)) >= 0) {
+            if (sdp_rec_stream_update(m->st[k], src, take, pt + o) != 0) {
+                stream_fail(m, (unsigned)k);
             } else {
                 r->direct += take;
             }
@@ -363,8 +383,9 @@ static void finish_range(struct sdp_msgin *m, struct sdp_rec_key *rk, uint32_t s
         if (is_open(m, i))
             continue;
         uint8_t *pt = rec_pt(m, i);
-        if (m->st && m->st_rec == i) {
-            stream_advance(m, rk, r);
+        int k = stream_of(m, i);
+        if (k >= 0) {
+            stream_advance(m, (unsigned)k, rk, r);
         } else if (rec_complete(m, i)) {
             int rc = sdp_rec_open(rk, m->id, m->msg_len, m->rec_size, i, 0, pt, m->tags + (size_t)i * SDP_TAG_LEN, pt);
             r->inplace += rec_len(m, i);
@@ -446,7 +467,7 @@ int sdp_msgin_missing(const struct sdp_msgin *m, uint32_t limit, uint32_t *off, 
 
 uint8_t *sdp_msgin_take(struct sdp_msgin *m)
 {
-    stream_stop(m); /* none is left once every record opened */
+    streams_stop(m); /* none is left once every record opened */
     uint8_t *d = m->buf;
     m->blk = NULL;
     m->alloc = 0;

@@ -20,6 +20,7 @@
 #include "crypto/record.h"
 
 #define SDP_MSGIN_GAPS 32
+#define SDP_MSGIN_STREAMS 4 /* records of one message open at once by streams */
 #define SDP_MSGIN_BLK_HDR 16 /* block header before the plaintext */
 
 struct sdp_msgin {
@@ -37,8 +38,9 @@ struct sdp_msgin {
     uint32_t received;   /* distinct wire bytes held */
     uint32_t nopened;
     uint8_t ngaps;
-    uint32_t st_rec;           /* record the stream is opening ... */
-    struct sdp_rec_stream *st; /* ... or NULL: at most one per message */
+    uint8_t nst;                                  /* streams held, ... */
+    struct sdp_rec_stream *st[SDP_MSGIN_STREAMS]; /* ... each opening ... */
+    uint32_t st_rec[SDP_MSGIN_STREAMS];           /* ... this record */
     struct {
         uint32_t s, e;
     } gaps[SDP_MSGIN_GAPS]; /* missing ranges below recv_high, ascending */

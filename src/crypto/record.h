@@ -79,7 +79,7 @@ struct sdp_rec_stream {
     uint8_t busy;  /* handed out by sdp_rec_stream_get */
 };
 
-#define SDP_REC_STREAMS 16
+#define SDP_REC_STREAMS 32
 struct sdp_rec_streams {
     struct sdp_rec_stream s[SDP_REC_STREAMS];
     uint64_t exhausted; /* requests refused because every stream was busy */
