@@ -59,7 +59,8 @@ struct sdp_tls_config {
  *   still serves clients that offer no PSK.  An unknown identity fails
  *   like a wrong key (SDP_EPSK on both sides).
  * - A server's early_data lets its tickets carry 0-RTT; a client's lets
- *   it use them.  Servers always issue two tickets per handshake. */
+ *   it use them.  Servers issue two tickets after a full handshake, one
+ *   after a resumption or an external-PSK handshake. */
 
 /* Errors: SDP_EINVAL (inconsistent config, e.g. one that can neither
  * serve nor authenticate a server, or a bad PSK length), SDP_ESYSTEM (a

@@ -1071,3 +1071,50 @@ Test(tls, threads_share_a_ctx)
     sdp_tls_ctx_free(cc);
     sdp_tls_ctx_free(sc);
 }
+
+Test(tls, ticket_single_use_and_cache_bound)
+{
+    struct sdp_tls_config ccfg, scfg;
+    early_cfgs(&ccfg, &scfg);
+    struct sdp_tls_ctx *cc = mkctx(&ccfg), *sc = mkctx(&scfg);
+    uint8_t e[32];
+    enum sdp_cipher su;
+    /* A full handshake leaves two tickets; each serves one attempt only. */
+    prime(cc, sc, "one");
+    struct sdp_tls *a = mk(cc, SDP_TLS_CLIENT, "sdp.test", "one"), *b = mk(cc, SDP_TLS_CLIENT, "sdp.test", "one");
+    struct sdp_tls *c = mk(cc, SDP_TLS_CLIENT, "sdp.test", "one");
+    cr_assert_eq(sdp_tls_early_export(a, &su, e), 0);
+    cr_assert_eq(sdp_tls_early_export(b, &su, e), 0);
+    cr_assert_eq(sdp_tls_early_export(c, &su, e), SDP_EUNAVAIL, "a third use of two tickets");
+    sdp_tls_free(a);
+    sdp_tls_free(b);
+    sdp_tls_free(c);
+    sdp_tls_ctx_free(cc);
+    sdp_tls_ctx_free(sc);
+
+    /* PSK handshakes count as resumptions: one ticket each.  260 servers
+     * overflow the 256-session cache, and the oldest four go. */
+    ccfg = psk_cfg(psk_a, "node-1");
+    scfg = psk_cfg(psk_a, "node-1");
+    ccfg.early_data = scfg.early_data = 1;
+    cc = mkctx(&ccfg);
+    sc = mkctx(&scfg);
+    char key[16];
+    for (int i = 0; i < 260; i++) {
+        snprintf(key, sizeof key, "srv-%d", i);
+        c = mk(cc, SDP_TLS_CLIENT, NULL, key);
+        struct sdp_tls *s = mk(sc, SDP_TLS_SERVER, NULL, NULL);
+        pump(c, s);
+        expect_ok(c, s);
+        sdp_tls_free(c);
+        sdp_tls_free(s);
+    }
+    for (int i = 0; i < 260; i++) {
+        snprintf(key, sizeof key, "srv-%d", i);
+        c = mk(cc, SDP_TLS_CLIENT, NULL, key);
+        cr_assert_eq(sdp_tls_early_export(c, &su, e), i < 4 ? SDP_EUNAVAIL : 0, "server %d", i);
+        sdp_tls_free(c);
+    }
+    sdp_tls_ctx_free(cc);
+    sdp_tls_ctx_free(sc);
+}
