@@ -1049,8 +1049,8 @@ int sdp_tls_early_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t secr
     if (t->server) {
         if (!t->c->early)
             return SDP_EUNAVAIL;
-        if (t->err && !t->hello_done)
-            return SDP_EUNAVAIL;
+        if (t->err)
+            return SDP_EUNAVAIL; /* a failed handshake's 0-RTT is not to be used */
         if (!t->hello_done)
             return SDP_EAGAIN;
         if (SSL_get_early_data_status(t->ssl) != SSL_EARLY_DATA_ACCEPTED)
