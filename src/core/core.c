@@ -267,6 +267,7 @@ void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r)
     sdp_grant_remove(&c->grant, &r->in.g);
     sdp_core_unauth_clear(c, r);
     sdp_core_rx_end(c, r);
+    sdp_core_tx_end(c, r);
     p->mem -= sdp_rpc_bytes(r);
     sdp_msgin_fini(&r->in, &c->mem);
     sdp_msgout_fini(&r->out, &c->mem);
@@ -364,6 +365,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         sdp_rpc_put(&c->rpcs, r);
         return rc;
     }
+    sdp_core_tx_begin(c, r);
     if (!early)
         sdp_core_tx_sealed(c, p);
     r->state = SDP_RPC_CLIENT;
@@ -403,6 +405,7 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
                           c->cfg.rec_size, c->cfg.unsched_bytes);
     if (rc != 0)
         return rc;
+    sdp_core_tx_begin(c, r);
     sdp_core_tx_sealed(c, p);
     p->mem += r->out.alloc;
     r->state = SDP_RPC_SRV_OUTGOING;

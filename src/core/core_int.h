@@ -71,8 +71,13 @@ void sdp_core_run_grants(struct sdp_core *c);
 /* The incoming message of r is finished (delivered or dropped): it no
  * longer holds its key generation. */
 void sdp_core_rx_end(struct sdp_core *c, struct sdp_rpc *r);
-/* Automatic key update after sealing (PROTOCOL.md 7). */
+/* Automatic or asked-for key update, when allowed (PROTOCOL.md 7): after
+ * sealing, and whenever what allows it changes. */
 void sdp_core_tx_sealed(struct sdp_core *c, struct sdp_peer *p);
+/* r's outgoing message was sealed / is going away / the peer authenticated it. */
+void sdp_core_tx_begin(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_tx_end(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_tx_confirm(struct sdp_core *c, struct sdp_rpc *r);
 static inline uint64_t sdp_rpc_bytes(const struct sdp_rpc *r)
 {
     return (uint64_t)r->out.alloc + r->in.alloc;

@@ -35,7 +35,6 @@ static int msgin_start(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
                        const struct sdp_data *d, uint8_t kf)
 {
     r->in_flags = kf;
-    r->in_try = 0;
     int rc = sdp_msgin_init(&r->in, &c->mem, mid, d->msg_len, d->rec_size,
                             min_u32(d->unsched, (uint32_t)sdp_msg_wire_len(d->msg_len, d->rec_size)));
     if (rc != 0)
@@ -154,26 +153,25 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
 
     /* The key: a message is sealed whole under one generation, so once a
      * record opened the message keeps it; before that the header's flags
-     * (not authenticated) name the candidates, tried in turn as records
-     * fail (PROTOCOL.md 7.2). */
+     * (not authenticated) name it: the current or the next generation
+     * (PROTOCOL.md 7.2). */
     if (kf != r->in_flags) {
         if (m->authed)
             return sdp_core_drop(c, SDP_DROP_MISMATCH, SDP_EPROTO);
         r->in_flags = kf;
-        r->in_try = 0;
     }
     struct sdp_rec_key *rk = NULL;
     uint32_t gen = r->in_gen;
     if (kf & SDP_F_EARLY) {
         rk = p->keys.early_rx.prov ? &p->keys.early_rx : NULL;
     } else if (m->authed) {
-        rk = sdp_keys_rx_key(&p->keys, gen);
+        rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
     } else {
         uint32_t gens[3];
-        unsigned n = sdp_keys_rx_candidates(&p->keys, kf & SDP_F_KEY_PHASE, gens);
-        for (unsigned i = 0; i < n && !rk; i++) {
-            gen = gens[(r->in_try + i) % n];
-            rk = sdp_keys_rx_key(&p->keys, gen);
+        unsigned n = sdp_keys_rx_candidates(&p->keys, kf & SDP_F_KEY_PHASE, 1, gens);
+        if (n > 0) {
+            gen = gens[0];
+            rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
         }
         r->in_gen = gen;
     }
@@ -195,8 +193,6 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         sdp_rpc_heard(r);
     if (res.gapdrop)
         sdp_core_drop(c, SDP_DROP_GAPS, 0);
-    if (res.nfailed && !m->authed)
-        r->in_try++; /* perhaps the other candidate generation: next time */
     for (uint32_t i = 0; i < res.nfailed; i++) {
         sdp_core_drop(c, SDP_DROP_REC_AUTH, 0);
         if (i < 4) {
@@ -228,6 +224,8 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
                 sdp_replay_update(&p->replay, sdp_replay_ctr(mid));
         } else if (sdp_msgout_live(&r->out)) {
             /* The server has all of the request: its bytes can go. */
+            sdp_core_tx_confirm(c, r);
+            sdp_core_tx_end(c, r);
             p->mem -= r->out.alloc;
             sdp_msgout_fini(&r->out, &c->mem);
             sdp_core_send_update(c, r);
@@ -264,6 +262,7 @@ static int on_grant(struct sdp_core *c, struct sdp_rpc *r, const struct sdp_pkt 
         return rc;
     sdp_rpc_heard(r);
     if (sdp_msgout_live(&r->out)) {
+        sdp_core_tx_confirm(c, r); /* grants go only to authenticated messages */
         sdp_msgout_grant(&r->out, pk->u.grant.offset, pk->u.grant.priority);
         sdp_core_send_update(c, r);
     }
@@ -352,6 +351,7 @@ static int on_ack(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt *
         struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, p->idx, pk->u.ack.ids[i] ^ 1);
         if (r && r->state == SDP_RPC_SRV_OUTGOING) {
             c->st.server_acked++;
+            sdp_core_tx_confirm(c, r);
             sdp_core_rpc_free(c, r);
         }
     }
@@ -378,9 +378,9 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
      * Only a verified tag under the next generation adopts it. */
     unsigned phase = pk.hdr.flags & SDP_F_KEY_PHASE;
     uint32_t gens[3], gen = 0;
-    unsigned n = sdp_keys_rx_candidates(&p->keys, phase, gens), k;
+    unsigned n = sdp_keys_rx_candidates(&p->keys, phase, 0, gens), k;
     for (k = 0; k < n; k++) {
-        struct sdp_rec_key *rk = sdp_keys_rx_key(&p->keys, gens[k]);
+        struct sdp_rec_key *rk = sdp_keys_rx_key(&p->keys, gens[k], &c->st);
         if (rk && sdp_ctl_open(rk, pkt, len, pk.ctl.seq) == 0)
             break;
     }

@@ -97,17 +97,52 @@ int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
 int sdp_keys_tx_maybe_update(struct sdp_peer_keys *k, uint64_t more, struct sdp_core_stats *st)
 {
     const struct sdp_rec_key *t = &k->tx;
-    if (t->data_sealed == 0 && t->ctl_sealed == 0)
-        return 0; /* a fresh key: a message above the limit goes under it whole, or fails */
-    if (!sdp_rec_key_needs_update(t) && t->data_sealed + more <= t->seal_limit && t->ctl_sealed < t->seal_limit)
+    uint32_t g = t->generation;
+    if (t->data_sealed + more > t->seal_limit || t->ctl_sealed >= t->seal_limit) {
+        if (t->data_sealed == 0 && t->ctl_sealed == 0)
+            return 0; /* a fresh key: the message is too big for any key and fails */
+        return sdp_keys_tx_update(k, st); /* the hard limit overrides the pacing below */
+    }
+    if (!sdp_rec_key_needs_update(t) && k->tx_want <= g)
         return 0;
+    if (k->tx_confirmed <= g || (g >= 1 && k->tx_live[(g - 1) % SDP_RX_GENS] != 0))
+        return 0; /* not yet: the peer could not tell the new generation from the old */
     return sdp_keys_tx_update(k, st);
 }
 
-unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, uint32_t gens[3])
+void sdp_keys_tx_begin(struct sdp_peer_keys *k, uint32_t gen)
+{
+    k->tx_live[gen % SDP_RX_GENS]++;
+}
+
+void sdp_keys_tx_end(struct sdp_peer_keys *k, uint32_t gen)
+{
+    if (k->tx_live[gen % SDP_RX_GENS] > 0)
+        k->tx_live[gen % SDP_RX_GENS]--;
+}
+
+void sdp_keys_tx_confirm(struct sdp_peer_keys *k, uint32_t gen)
+{
+    if (gen + 1 > k->tx_confirmed)
+        k->tx_confirmed = gen + 1;
+}
+
+unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, int new_msg, uint32_t gens[3])
 {
     uint32_t cur = k->rx_cur;
     unsigned n = 0;
+    unsigned s = RX_SLOT(cur + 1);
+    const struct sdp_rec_key *ns = &k->rx[s];
+    int next_ok = ns->prov == NULL || ns->generation == cur + 1 || k->rx_live[s] == 0;
+    if (new_msg) {
+        /* The sender's pacing (PROTOCOL.md 7.1) starts no message under a
+         * generation older than our current one. */
+        if ((cur & 1u) == phase)
+            gens[n++] = cur;
+        else if (next_ok)
+            gens[n++] = cur + 1;
+        return n;
+    }
     if ((cur & 1u) == phase) {
         gens[n++] = cur;
         if (cur >= 2 && rx_held(k, cur - 2))
@@ -120,21 +155,28 @@ unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, u
         gens[n++] = cur - 1;
     if (cur >= 3 && rx_held(k, cur - 3))
         gens[n++] = cur - 3;
-    const struct sdp_rec_key *ns = &k->rx[RX_SLOT(cur + 1)];
-    if (ns->prov == NULL || ns->generation == cur + 1)
+    if (next_ok)
         gens[n++] = cur + 1;
     return n;
 }
 
-struct sdp_rec_key *sdp_keys_rx_key(struct sdp_peer_keys *k, uint32_t gen)
+struct sdp_rec_key *sdp_keys_rx_key(struct sdp_peer_keys *k, uint32_t gen, struct sdp_core_stats *st)
 {
     if (rx_held(k, gen))
         return &k->rx[RX_SLOT(gen)];
-    if (gen != k->rx_cur + 1 || k->rx[RX_SLOT(gen)].prov != NULL)
+    unsigned s = RX_SLOT(gen);
+    if (gen != k->rx_cur + 1)
         return NULL;
+    if (k->rx[s].prov != NULL) {
+        /* An old generation in the slot: gone now if it has drained (its
+         * grace for late control packets is cut short), else no room. */
+        if (k->rx_live[s] != 0)
+            return NULL;
+        rx_wipe(k, s);
+        st->rx_keys_wiped++;
+    }
     /* Derived straight into locked memory; only authentication under it
      * (sdp_keys_rx_authed) makes it the current generation. */
-    unsigned s = RX_SLOT(gen);
     if (sdp_keysched_next(k->sec->rx[RX_SLOT(k->rx_cur)], k->sec->rx[s]) != 0 ||
         key_from_secret(k->prov, k->suite, k->sec->rx[s], gen, 0, &k->rx[s]) != 0) {
         rx_wipe(k, s);

@@ -27,6 +27,9 @@ struct sdp_peer_keys {
     uint64_t update_after;                    /* records per transmit key (0: half the limit) */
     struct sdp_peer_secrets *sec;             /* locked memory */
     struct sdp_rec_key tx;
+    uint32_t tx_live[SDP_RX_GENS];            /* our unfinished messages per generation (gen % 4) */
+    uint32_t tx_confirmed;                    /* 1 + highest generation the peer authenticated (0: none) */
+    uint32_t tx_want;                         /* generation asked for by sdp_core_key_update */
     struct sdp_rec_key rx[SDP_RX_GENS];       /* installed when .prov != NULL */
     uint32_t rx_live[SDP_RX_GENS];            /* messages authenticated under it, unfinished */
     uint8_t rx_idle[SDP_RX_GENS];             /* ticks an older generation has had none */
@@ -42,13 +45,23 @@ int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, u
 /* Wipe every key and secret; safe on a zeroed struct. */
 void sdp_keys_fini(struct sdp_peer_keys *k);
 
-/* Transmit: advance one generation (the old key is wiped at once: a
+/* Transmit: advance one generation now (the old key is wiped at once: a
  * message is sealed whole when it is sent, so nothing seals under it
  * again).  Errors: SDP_ECRYPTO, SDP_ENOMEM (the old key stays). */
 int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st);
-/* Advance if the key has sealed update_after times, or could not seal
- * `more` records more.  0 or an error as above. */
+/* Advance if it is wanted (update_after seals, or asked for) and allowed:
+ * the peer authenticated something under the current generation, and none
+ * of our messages under the previous one is unfinished (so a message the
+ * peer has not seen yet is never older than its current generation, and
+ * it needs at most three receive slots, PROTOCOL.md 7.1).
+ * A key that could not seal `more` records more advances regardless.
+ * 0 or an error as above. */
 int sdp_keys_tx_maybe_update(struct sdp_peer_keys *k, uint64_t more, struct sdp_core_stats *st);
+/* Our message sealed under gen begins / finishes; the peer authenticated
+ * something we sealed under gen. */
+void sdp_keys_tx_begin(struct sdp_peer_keys *k, uint32_t gen);
+void sdp_keys_tx_end(struct sdp_peer_keys *k, uint32_t gen);
+void sdp_keys_tx_confirm(struct sdp_peer_keys *k, uint32_t gen);
 static inline uint8_t sdp_keys_tx_phase(const struct sdp_peer_keys *k)
 {
     return (k->tx.generation & 1u) ? 0x01u /* SDP_F_KEY_PHASE */ : 0;
@@ -56,11 +69,13 @@ static inline uint8_t sdp_keys_tx_phase(const struct sdp_peer_keys *k)
 
 /* Receive: the generations a packet with KEY_PHASE = phase may be under,
  * the most likely first (the current one, or for the other phase the
- * older ones held, then the next).  Returns how many (0 to 3). */
-unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, uint32_t gens[3]);
+ * older ones held, then the next).  new_msg: the first record of a
+ * message, which only the current or the next generation can have sealed.
+ * Returns how many (0 to 3). */
+unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, int new_msg, uint32_t gens[3]);
 /* The key of a candidate generation, deriving the next one (into its free
  * slot, nothing else changes) on first use; NULL when it cannot be had. */
-struct sdp_rec_key *sdp_keys_rx_key(struct sdp_peer_keys *k, uint32_t gen);
+struct sdp_rec_key *sdp_keys_rx_key(struct sdp_peer_keys *k, uint32_t gen, struct sdp_core_stats *st);
 /* Something authenticated under gen: the next generation becomes the
  * current one.  Returns 1 when the receive generation advanced. */
 int sdp_keys_rx_authed(struct sdp_peer_keys *k, uint32_t gen, struct sdp_core_stats *st);

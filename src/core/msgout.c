@@ -85,6 +85,7 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
     m->rec_size = rec_size;
     /* Sealed whole under one generation: every packet, retransmissions too,
      * names it. */
+    m->gen = tx->generation;
     m->hdr_flags = (tx->aad_flags & SDP_F_EARLY) ? SDP_F_EARLY : (tx->generation & 1u) ? SDP_F_KEY_PHASE : 0;
     m->unsched = unsched < m->wire_len ? unsched : m->wire_len;
     m->granted = m->unsched;

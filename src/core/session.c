@@ -26,12 +26,44 @@ void sdp_core_tx_sealed(struct sdp_core *c, struct sdp_peer *p)
     (void)sdp_keys_tx_maybe_update(&p->keys, 0, &c->st);
 }
 
+static int counted_out(const struct sdp_rpc *r)
+{
+    return sdp_msgout_live(&r->out) && !(r->out.hdr_flags & SDP_F_EARLY);
+}
+
+void sdp_core_tx_begin(struct sdp_core *c, struct sdp_rpc *r)
+{
+    if (counted_out(r))
+        sdp_keys_tx_begin(&c->peers[r->peer].keys, r->out.gen);
+}
+
+void sdp_core_tx_end(struct sdp_core *c, struct sdp_rpc *r)
+{
+    if (!counted_out(r))
+        return;
+    struct sdp_peer *p = &c->peers[r->peer];
+    sdp_keys_tx_end(&p->keys, r->out.gen);
+    sdp_core_tx_sealed(c, p);
+}
+
+void sdp_core_tx_confirm(struct sdp_core *c, struct sdp_rpc *r)
+{
+    if (!counted_out(r))
+        return;
+    struct sdp_peer *p = &c->peers[r->peer];
+    sdp_keys_tx_confirm(&p->keys, r->out.gen);
+    sdp_core_tx_sealed(c, p);
+}
+
 int sdp_core_key_update(struct sdp_core *c, uint32_t peer)
 {
     struct sdp_peer *p = c ? sdp_core_peer_at(c, peer) : NULL;
     if (!p)
         return SDP_EINVAL;
-    return sdp_keys_tx_update(&p->keys, &c->st);
+    /* Asked-for updates are paced like automatic ones: one generation
+     * beyond the current, taken as soon as the peer can follow. */
+    p->keys.tx_want = p->keys.tx.generation + 1;
+    return sdp_keys_tx_maybe_update(&p->keys, 0, &c->st);
 }
 
 int sdp_core_key_generation(const struct sdp_core *c, uint32_t peer, uint32_t *tx, uint32_t *rx)
