@@ -1,7 +1,13 @@
 /* libsodium providers: ChaCha20-Poly1305-IETF everywhere, and AES-256-GCM
  * where the CPU has AES-NI and PCLMUL (libsodium 1.0.18 has no portable
  * AES).  libsodium takes the raw key per call, so the key bytes (or the
- * expanded AES state) live in the locked key object. */
+ * expanded AES state) live in the locked key object.
+ *
+ * Streaming open (ChaCha20-Poly1305 only; libsodium has no incremental
+ * AES-GCM) is composed from the primitives the one-shot call is built of,
+ * as RFC 8439 section 2.8 defines the AEAD: the Poly1305 key is the first
+ * 32 bytes of keystream block 0, the ciphertext is XORed with blocks 1 on,
+ * and the tag covers AAD, padding, ciphertext, padding and both lengths. */
 #include <string.h>
 
 #include <sodium.h>
@@ -70,6 +76,108 @@ static int aes_key_new(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_
         *out = NULL;
         rc = SDP_ECRYPTO;
     }
+    return rc;
+}
+
+struct sdp_aead_stream {
+    crypto_onetimeauth_poly1305_state mac; /* first: libsodium wants it aligned */
+    uint8_t key[SDP_AEAD_KEY_MAX];
+    uint8_t nonce[SDP_AEAD_IV_LEN];
+    uint8_t ks[64];     /* keystream block ctr-1 */
+    uint32_t ks_used;   /* bytes of ks already used (64: none left) */
+    uint32_t ctr;       /* next keystream block */
+    uint64_t aad_len, ct_len;
+};
+
+static const uint8_t na_zero[64];
+
+static int chacha_stream_new(struct sdp_aead_stream **out)
+{
+    *out = NULL;
+    if (sdp_keymem_init() != 0)
+        return SDP_ECRYPTO;
+    *out = sdp_keymem_alloc(sizeof(**out)); /* it holds a key copy */
+    return *out ? 0 : SDP_ENOMEM;
+}
+
+static void chacha_stream_free(struct sdp_aead_stream *s)
+{
+    sdp_keymem_free(s);
+}
+
+static void mac_pad16(struct sdp_aead_stream *s, uint64_t len)
+{
+    if (len % 16)
+        crypto_onetimeauth_poly1305_update(&s->mac, na_zero, 16 - len % 16);
+}
+
+static int chacha_open_init(struct sdp_aead_stream *s, struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad,
+                            size_t aad_len)
+{
+    uint8_t block0[64];
+
+    if (s == NULL || k == NULL || (aad_len && aad == NULL))
+        return SDP_EINVAL;
+    memcpy(s->key, k->key, sizeof(s->key));
+    sdp_aead_nonce(s->nonce, k->iv, seq);
+    crypto_stream_chacha20_ietf(block0, sizeof(block0), s->nonce, s->key);
+    crypto_onetimeauth_poly1305_init(&s->mac, block0);
+    sodium_memzero(block0, sizeof(block0));
+    if (aad_len)
+        crypto_onetimeauth_poly1305_update(&s->mac, aad, aad_len);
+    mac_pad16(s, aad_len);
+    s->aad_len = aad_len;
+    s->ct_len = 0;
+    s->ctr = 1;
+    s->ks_used = sizeof(s->ks);
+    return 0;
+}
+
+static int chacha_open_update(struct sdp_aead_stream *s, const uint8_t *in, size_t len, uint8_t *out)
+{
+    if (len == 0)
+        return 0;
+    /* RFC 8439 caps a message at 2^32 - 1 blocks of 64 bytes. */
+    if ((uint64_t)len > (UINT64_C(64) << 32) - 64 - s->ct_len)
+        return SDP_EINVAL;
+    /* MAC first: out may be in (in place). */
+    crypto_onetimeauth_poly1305_update(&s->mac, in, len);
+    s->ct_len += len;
+    while (len && s->ks_used < sizeof(s->ks)) {
+        *out++ = *in++ ^ s->ks[s->ks_used++];
+        len--;
+    }
+    size_t whole = len & ~(size_t)63;
+    if (whole) {
+        crypto_stream_chacha20_ietf_xor_ic(out, in, whole, s->nonce, s->ctr, s->key);
+        s->ctr += (uint32_t)(whole / 64);
+        in += whole;
+        out += whole;
+        len -= whole;
+    }
+    if (len) {
+        crypto_stream_chacha20_ietf_xor_ic(s->ks, na_zero, sizeof(s->ks), s->nonce, s->ctr++, s->key);
+        for (s->ks_used = 0; s->ks_used < len; s->ks_used++)
+            out[s->ks_used] = in[s->ks_used] ^ s->ks[s->ks_used];
+    }
+    return 0;
+}
+
+static int chacha_open_final(struct sdp_aead_stream *s, const uint8_t tag[SDP_AEAD_TAG_LEN])
+{
+    uint8_t lens[16];
+    uint8_t mine[SDP_AEAD_TAG_LEN];
+
+    mac_pad16(s, s->ct_len);
+    for (int i = 0; i < 8; i++) {
+        lens[i] = (uint8_t)(s->aad_len >> (8 * i)); /* little-endian, as RFC 8439 says */
+        lens[8 + i] = (uint8_t)(s->ct_len >> (8 * i));
+    }
+    crypto_onetimeauth_poly1305_update(&s->mac, lens, sizeof(lens));
+    crypto_onetimeauth_poly1305_final(&s->mac, mine);
+    int rc = crypto_verify_16(mine, tag) == 0 ? 0 : SDP_EBADMSG;
+    sodium_memzero(mine, sizeof(mine));
+    sodium_memzero(s->ks, sizeof(s->ks));
     return rc;
 }
 
@@ -183,6 +291,11 @@ const struct sdp_aead_provider sdp_aead_sodium_chacha20poly1305 = {
     .seal_batch = chacha_seal_batch,
     .open_batch = chacha_open_batch,
     .poll = NULL,
+    .stream_new = chacha_stream_new,
+    .stream_free = chacha_stream_free,
+    .open_init = chacha_open_init,
+    .open_update = chacha_open_update,
+    .open_final = chacha_open_final,
 };
 
 const struct sdp_aead_provider sdp_aead_sodium_aes256gcm = {

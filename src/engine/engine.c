@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "engine/bufpool.h"
 #include "engine/steer.h"
 #include "wire/wire.h"
 #include "engine/udp.h"
@@ -76,6 +77,8 @@ struct sdp_engine {
     unsigned hs_n;
     uint64_t hs_exp;
 
+    struct sdp_bufpool *pool; /* the core's message buffers */
+
     pthread_t thread;
     int thread_running;
     atomic_int stop;
@@ -133,7 +136,11 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->ho_lock, NULL);
     e->cfg.core.engine_index = (uint8_t)cfg->index;
-    int rc = sdp_core_new(&e->cfg.core, &e->core);
+    int rc = 0;
+    if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(SDP_BUFPOOL_CACHE_DEFAULT, &e->pool)) == 0)
+        sdp_bufpool_allocator(e->pool, &e->cfg.core.allocator);
+    if (rc == 0)
+        rc = sdp_core_new(&e->cfg.core, &e->core);
     if (rc)
         goto fail;
     rc = SDP_ENOMEM;
@@ -675,6 +682,7 @@ void sdp_engine_free(struct sdp_engine *e)
     if (e->wake_fd >= 0)
         close(e->wake_fd);
     sdp_core_free(e->core);
+    sdp_bufpool_free(e->pool);
     free(e->tx);
     free(e->tx_mem);
     free(e->ho);
