@@ -80,6 +80,7 @@ struct sdp_tls {
     int psk_unknown;      /* server: an identity we do not know */
     int early_offered;    /* client: our ClientHello carries early data */
     int hello_done;       /* ServerHello written (server: 0-RTT decided) or read */
+    int confirmed;        /* client: a ticket came, so the server finished too */
     int early_end;        /* server: early data phase over */
     size_t tkey_len;
     uint8_t tkey[TICKET_KEY_MAX];
@@ -231,14 +232,21 @@ static void info_cb(const SSL *ssl, int where, int ret)
 }
 
 /* A server has decided 0-RTT once its ServerHello is written; a client
- * knows the server took its ClientHello once it reads one. */
+ * knows the server took its ClientHello once it reads one, and that the
+ * server completed once it reads a ticket. */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
     struct sdp_tls *t = tls_of(ssl);
-    if (t != NULL && write_p == t->server && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-        ((const uint8_t *)buf)[0] == SSL3_MT_SERVER_HELLO)
+    if (t == NULL || content_type != SSL3_RT_HANDSHAKE || len == 0)
+        return;
+    uint8_t type = ((const uint8_t *)buf)[0];
+    if (write_p == t->server && type == SSL3_MT_SERVER_HELLO)
         t->hello_done = 1;
+    /* Tickets are sent under the application keys once the server checked
+     * our Finished (and certificate): decrypted here, so authentic. */
+    if (!write_p && !t->server && type == SSL3_MT_NEWSESSION_TICKET)
+        t->confirmed = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1002,6 +1010,11 @@ size_t sdp_tls_output(struct sdp_tls *t, uint8_t *buf, size_t cap)
 int sdp_tls_done(const struct sdp_tls *t)
 {
     return t->done && !t->err;
+}
+
+int sdp_tls_confirmed(const struct sdp_tls *t)
+{
+    return sdp_tls_done(t) && (t->server || t->confirmed);
 }
 
 int sdp_tls_error(const struct sdp_tls *t)
