@@ -83,6 +83,10 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
     m->msg_len = len;
     m->wire_len = (uint32_t)wl;
     m->rec_size = rec_size;
+    /* Sealed whole under one generation: every packet, retransmissions too,
+     * names it. */
+    m->gen = tx->generation;
+    m->hdr_flags = (tx->aad_flags & SDP_F_EARLY) ? SDP_F_EARLY : (tx->generation & 1u) ? SDP_F_KEY_PHASE : 0;
     m->unsched = unsched < m->wire_len ? unsched : m->wire_len;
     m->granted = m->unsched;
     return 0;
@@ -178,7 +182,7 @@ size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t
     }
     if (off >= limit)
         return 0;
-    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = rtx ? SDP_F_RETRANSMIT : 0, .rpc_id = m->id};
+    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = (uint8_t)(m->hdr_flags | (rtx ? SDP_F_RETRANSMIT : 0)), .rpc_id = m->id};
     struct sdp_data d = {.msg_len = m->msg_len, .unsched = m->unsched, .rec_size = m->rec_size};
     size_t w = 0;
     *seg_size = 0;

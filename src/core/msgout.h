@@ -26,6 +26,8 @@ struct sdp_msgout {
     uint16_t rec_size;
     uint8_t sched_prio;  /* from the last GRANT */
     uint8_t nrtx;
+    uint8_t hdr_flags;   /* KEY_PHASE or EARLY of the key that sealed it, on every packet */
+    uint32_t gen;        /* generation of that key */
     struct {
         uint32_t off, end;
         uint8_t prio;
