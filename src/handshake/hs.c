@@ -295,7 +295,7 @@ static void take_ack(struct attempt *a, uint32_t ack)
 
 static void token_mac(const struct sdp_hs *hs, const struct sdp_core_addr *addr, uint64_t expiry, uint8_t mac[16])
 {
-    uint8_t msg[8 + SDP_CORE_ADDR_MAX];
+    uint8_t msg[8 + SDP_CORE_ADDR_MAX] = {0}; /* zeroed: GCC -O0 thinks the end bound is read */
     uint8_t full[crypto_auth_hmacsha256_BYTES];
     sdp_put_u64be(msg, msg + 8, expiry);
     memcpy(msg + 8, addr->bytes, addr->len);
