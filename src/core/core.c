@@ -158,6 +158,21 @@ static int install_key(struct sdp_rec_key *rk, const struct sdp_aead_provider *p
     return rc;
 }
 
+/* The suite's provider of the configured family ("<family>-<suite>"), or
+ * its default provider. */
+static int find_provider(const struct sdp_core *c, const struct sdp_core_peer_cfg *pc,
+                         const struct sdp_aead_provider **prov)
+{
+    const char *fam = c->cfg.aead_family;
+    if (!fam)
+        return sdp_aead_find(pc->suite, NULL, pc->aead_flags, prov);
+    size_t n = strlen(fam);
+    for (const struct sdp_aead_provider *const *a = sdp_aead_all(); *a; a++)
+        if ((*a)->suite == pc->suite && strncmp((*a)->name, fam, n) == 0 && (*a)->name[n] == '-')
+            return sdp_aead_find(pc->suite, (*a)->name, pc->aead_flags, prov);
+    return SDP_EUNAVAIL;
+}
+
 int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, uint32_t *peer)
 {
     if (!c || !pc || pc->addr.len == 0 || pc->addr.len > SDP_CORE_ADDR_MAX || pc->mtu < 576 ||
@@ -166,7 +181,7 @@ int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, ui
     if (c->npeers >= c->cfg.max_peers)
         return SDP_ELIMIT;
     const struct sdp_aead_provider *prov;
-    int rc = sdp_aead_find(pc->suite, NULL, pc->aead_flags, &prov);
+    int rc = find_provider(c, pc, &prov);
     if (rc != 0)
         return rc;
     struct sdp_peer *p = &c->peers[c->npeers];
@@ -299,6 +314,28 @@ void sdp_core_run_grants(struct sdp_core *c)
 
 static const uint8_t empty_msg[1];
 
+/* Plaintext mode: a record must fit one GSO segment (the sealer below takes
+ * whole records per send), so records shrink on small-MTU paths. */
+static uint16_t send_rec_size(const struct sdp_core *c, const struct sdp_peer *p)
+{
+    if (!c->cfg.plain_records)
+        return c->cfg.rec_size;
+    uint32_t pkts = c->cfg.gso_max / (SDP_DATA_HDR_LEN + p->max_payload);
+    uint64_t room = (uint64_t)(pkts < SDP_MSGOUT_GSO_SEGS ? pkts : SDP_MSGOUT_GSO_SEGS) * p->max_payload;
+    return room > SDP_TAG_LEN && room - SDP_TAG_LEN < c->cfg.rec_size ? (uint16_t)(room - SDP_TAG_LEN)
+                                                                      : c->cfg.rec_size;
+}
+
+/* Plaintext mode: the records still count against the key's usage limits
+ * (the module enforces its own seal limit too). */
+static struct sdp_rec_key *send_key(struct sdp_core *c, struct sdp_peer *p, size_t len, uint16_t rs)
+{
+    if (!c->cfg.plain_records)
+        return &p->tx;
+    p->tx.data_sealed += sdp_msg_nrec((uint32_t)len, rs);
+    return NULL;
+}
+
 static int check_send(struct sdp_core *c, struct sdp_peer *p, size_t len)
 {
     if (len > c->cfg.max_msg_len)
@@ -334,7 +371,8 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, cons
     struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
     if (!r)
         return SDP_ELIMIT;
-    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
+    uint16_t rs = send_rec_size(c, p);
+    rc = sdp_msgout_initv(&r->out, &c->mem, send_key(c, p, len, rs), id, iov, iovcnt, (uint32_t)len, rs,
                           c->cfg.unsched_bytes);
     if (rc != 0) {
         sdp_rpc_put(&c->rpcs, r);
@@ -344,7 +382,7 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, cons
     r->cookie = cookie;
     p->nrpcs++;
     p->mem += r->out.alloc;
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.requests_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);
@@ -373,14 +411,15 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;
-    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, rpc_id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
+    uint16_t rs = send_rec_size(c, p);
+    rc = sdp_msgout_initv(&r->out, &c->mem, send_key(c, p, len, rs), rpc_id, iov, iovcnt, (uint32_t)len, rs,
                           c->cfg.unsched_bytes);
     if (rc != 0)
         return rc;
     p->mem += r->out.alloc;
     r->state = SDP_RPC_SRV_OUTGOING;
     sdp_rpc_heard(r);
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.responses_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);

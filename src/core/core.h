@@ -65,6 +65,14 @@ struct sdp_core_config {
     uint32_t replay_window;      /* request ids it covers per peer (4032; raised to max_rpcs_per_peer) */
     uint32_t cutoffs[4];         /* default unscheduled cutoffs, prio 7..4 (Homa's) */
     uint32_t ctlq_cap;           /* queued control packets (4096, at least 2 per RPC) */
+    /* Provider family for peer keys ("kshim" picks kshim-aes128gcm /
+     * kshim-aes256gcm); NULL: the suite's default provider. */
+    const char *aead_family;
+    /* 1: keep outgoing messages as plaintext and let the layer below seal
+     * them (the kshim module on the send path): DATA segments leave
+     * sdp_core_output unsealed, cover whole records, and their descriptor
+     * names the records (docs/KSHIM.md).  Control packets stay sealed. */
+    int plain_records;
     struct sdp_core_allocator allocator; /* malloc/free when alloc is NULL */
 };
 
@@ -118,6 +126,13 @@ struct sdp_core_seg_desc {
     uint32_t seg_size;
     uint32_t npkts;
     uint8_t priority; /* 0-7, 7 highest: map to DSCP */
+    /* plain_records mode, DATA segments: the records to seal, every
+     * datagram being SDP_DATA_HDR_LEN clear bytes then a slice of the
+     * message's wire bytes starting at wire_off; seal_key NULL otherwise. */
+    const struct sdp_aead_key *seal_key;
+    uint64_t msg_id;
+    uint32_t msg_len, wire_off;
+    uint16_t rec_size;
 };
 int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
                     struct sdp_core_seg_desc *desc);

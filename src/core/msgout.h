@@ -26,14 +26,19 @@ struct sdp_msgout {
     uint16_t rec_size;
     uint8_t sched_prio;  /* from the last GRANT */
     uint8_t nrtx;
+    uint8_t plain;       /* wire holds plaintext records: segments cover whole records */
     struct {
         uint32_t off, end;
         uint8_t prio;
     } rtx[SDP_MSGOUT_RTX_MAX]; /* ranges to send again, oldest first */
 };
 
-/* Seal data into a new wire buffer charged to mem.  Errors: SDP_ENOMEM,
- * SDP_EKEYLIMIT, SDP_ECRYPTO, SDP_EINVAL. */
+/* Seal data into a new wire buffer charged to mem.  tx NULL keeps the
+ * plaintext in each record's place (tags zeroed) for a sealer below us (the
+ * kshim module, on the send path): segments then start and end on record
+ * boundaries, and retransmissions cover whole records, so each record is
+ * sealed again under its own nonce from the same plaintext.  Errors:
+ * SDP_ENOMEM, SDP_EKEYLIMIT, SDP_ECRYPTO, SDP_EINVAL. */
 int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
                     const uint8_t *data, uint32_t len, uint16_t rec_size, uint32_t unsched);
 /* The same, gathering the len plaintext bytes from iov: a record that lies
