@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build the static guest test program: build.sh REPO OUT
-# The library's crypto and wire files are compiled in, so the guest runs
-# exactly the record code (and the kshim provider) the library ships.
+# Build the static guest programs: build.sh REPO OUT [SDPCAT_OUT]
+# OUT is kshim-test: the library's crypto and wire files are compiled in, so
+# the guest runs exactly the record code (and the kshim provider) the library
+# ships.  SDPCAT_OUT, when given, is tools/sdpcat over the whole library, for
+# the engine interop runs (kernel crypto against OpenSSL).
 set -euo pipefail
 repo=${1:?repo}
 out=${2:?output}
+sdpcat_out=${3:-}
 obj=$(mktemp -d)
 trap 'rm -rf "$obj"' EXIT
 lib=(src/crypto/aead.c src/crypto/aead_openssl.c src/crypto/aead_sodium.c src/crypto/aead_null.c
@@ -19,3 +22,10 @@ for f in "$repo"/kshim/test/*.c; do
 done
 # Static libcrypto warns that dlopen needs the shared libc; the guest never loads engines.
 gcc -static -o "$out" "$obj"/*.o -lcrypto -lsodium -luring -lpthread 2> "$obj/ld.log" || { cat "$obj/ld.log"; exit 1; }
+[ -n "$sdpcat_out" ] || exit 0
+mkdir -p "$obj/all"
+for f in "$repo"/src/*/*.c "$repo/tools/sdpcat.c"; do
+  gcc -O2 -g -std=gnu11 -w "${inc[@]}" -c "$f" -o "$obj/all/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"
+done
+gcc -static -o "$sdpcat_out" "$obj"/all/*.o -lcrypto -lsodium -luring -lpthread 2> "$obj/ld.log" ||
+  { cat "$obj/ld.log"; exit 1; }

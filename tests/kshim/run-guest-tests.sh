@@ -37,8 +37,8 @@ cp -r "$repo"/kshim/Kbuild "$repo"/kshim/*.c "$repo"/kshim/*.h "$repo"/kshim/uap
 make -s -C "/lib/modules/$V/build" M="$work/mod" modules 2>&1 | grep -v 'Skipping BTF' || true
 [ -f "$work/mod/sdp_kshim.ko" ] || { log "module build failed"; exit 1; }
 
-# 3. The static guest test program and the Wycheproof cases.
-"$repo/kshim/test/build.sh" "$repo" "$work/kshim-test"
+# 3. The static guest programs (kshim-test, sdpcat) and the Wycheproof cases.
+"$repo/kshim/test/build.sh" "$repo" "$work/kshim-test" "$work/sdpcat"
 python3 "$repo/tests/kshim/wycheproof_gcm.py" "$repo/tests/vectors/wycheproof/aes_gcm_test.json" \
   "$work/wycheproof.txt"
 
@@ -48,6 +48,8 @@ rm -rf "$root" && mkdir -p "$root"/{bin,mods,proc,sys,dev,tmp,lib/modules/$V}
 cp /bin/busybox "$root/bin/busybox"
 cp "$repo/kshim/guest/init" "$root/init"
 cp "$work/kshim-test" "$root/bin/kshim-test"
+cp "$work/sdpcat" "$root/bin/sdpcat"
+cp "$repo/kshim/guest/engine.sh" "$root/engine.sh"
 cp "$work/mod/sdp_kshim.ko" "$work/wycheproof.txt" "$root/"
 : > "$root/deps.txt"
 for m in gcm ctr ghash-generic aesni-intel tls; do
