@@ -40,13 +40,15 @@ run() {
   # The side with the module: it sealed in the kernel, opened in batches,
   # and sent multi-datagram (GSO) segments.
   if [ "$role" = kserver ]; then f=/tmp/srv.err; else f=/tmp/cli.all; fi
-  tx=0; hits=0; batches=0; pk=0; sends=0
+  tx=0; hits=0; misses=0; batches=0; pk=0; sends=0
   for v in $(sed -n 's/.*"kshim_tx_sends":\([0-9]*\).*/\1/p' $f); do tx=$((tx + v)); done
   for v in $(sed -n 's/.*"kshim_rx_hits":\([0-9]*\).*/\1/p' $f); do hits=$((hits + v)); done
   for v in $(sed -n 's/.*"kshim_rx_batches":\([0-9]*\).*/\1/p' $f); do batches=$((batches + v)); done
+  for v in $(sed -n 's/.*"kshim_rx_misses":\([0-9]*\).*/\1/p' $f); do misses=$((misses + v)); done
   for v in $(sed -n 's/.*"pkts_out":\([0-9]*\).*/\1/p' $f); do pk=$((pk + v)); done
   for v in $(sed -n 's/.*"gso_sends":\([0-9]*\).*/\1/p' $f); do sends=$((sends + v)); done
-  echo "KT   $name $role: kernel-sealed sends $tx, open batches $batches, records from batches $hits," \
+  echo "KT   $name $role: kernel-sealed sends $tx, open batches $batches, records from batches $hits" \
+       "(opened alone: $misses, straddling bursts)," \
        "datagrams $pk in $sends sends"
   [ "$tx" -gt 0 ] || fail "$role: no send went through the module"
   [ "$batches" -gt 0 ] && [ "$hits" -gt 0 ] || fail "$role: no record opened by a kernel batch"
