@@ -48,7 +48,7 @@ run() {
   for v in $(sed -n 's/.*"pkts_out":\([0-9]*\).*/\1/p' $f); do pk=$((pk + v)); done
   for v in $(sed -n 's/.*"gso_sends":\([0-9]*\).*/\1/p' $f); do sends=$((sends + v)); done
   echo "KT   $name $role: kernel-sealed sends $tx, open batches $batches, records from batches $hits" \
-       "(opened alone: $misses, straddling bursts)," \
+       "(opened alone: $misses: first bursts of new peers)," \
        "datagrams $pk in $sends sends"
   [ "$tx" -gt 0 ] || fail "$role: no send went through the module"
   [ "$batches" -gt 0 ] && [ "$hits" -gt 0 ] || fail "$role: no record opened by a kernel batch"

@@ -16,6 +16,15 @@
 #include "wire/wire.h"
 
 #define KSHIM_RX_BYTES 65536 /* a receive buffer's payload at most */
+#define KSHIM_CARRY_MAX (SDP_REC_SIZE_MAX + SDP_TAG_LEN)
+
+/* A run of consecutive datagrams carrying contiguous bytes of one message. */
+struct run {
+    uint32_t key_id;
+    uint64_t id;
+    uint32_t msg_len, start, end, base; /* wire range [start, end), copied at ct + base */
+    uint16_t rec_size;
+};
 
 struct sdp_kshim_eng {
     int dev;
@@ -25,6 +34,11 @@ struct sdp_kshim_eng {
     struct sdp_kshim_op *ops;
     struct sdp_aead_kshim_opened *recs;
     uint32_t nops, used;
+    /* The record a burst ended inside: its bytes so far, joined to the
+     * next burst when that one continues it (GRO cuts where it likes). */
+    struct run carry;
+    struct sdp_core_addr carry_from;
+    uint8_t *carry_bytes;
 };
 
 int sdp_kshim_eng_new(int sock_fd, struct sdp_kshim_eng **out)
@@ -37,11 +51,12 @@ int sdp_kshim_eng_new(int sock_fd, struct sdp_kshim_eng **out)
     if (!k)
         return SDP_ENOMEM;
     k->dev = sdp_aead_kshim_dev_fd();
-    k->ct = malloc(KSHIM_RX_BYTES);
-    k->pt = malloc(KSHIM_RX_BYTES);
+    k->ct = malloc(KSHIM_RX_BYTES + KSHIM_CARRY_MAX);
+    k->carry_bytes = malloc(KSHIM_CARRY_MAX);
+    k->pt = malloc(KSHIM_RX_BYTES + KSHIM_CARRY_MAX);
     k->ops = calloc(SDP_KSHIM_BATCH_MAX, sizeof(*k->ops));
     k->recs = calloc(SDP_KSHIM_BATCH_MAX, sizeof(*k->recs));
-    if (!k->ct || !k->pt || !k->ops || !k->recs) {
+    if (!k->ct || !k->pt || !k->ops || !k->recs || !k->carry_bytes) {
         sdp_kshim_eng_free(k);
         return SDP_ENOMEM;
     }
@@ -61,6 +76,7 @@ void sdp_kshim_eng_free(struct sdp_kshim_eng *k)
     free(k->pt);
     free(k->ops);
     free(k->recs);
+    free(k->carry_bytes);
     free(k);
 }
 
@@ -91,14 +107,6 @@ int sdp_kshim_eng_tx(struct sdp_udp_tx *tx, const struct sdp_core_seg_desc *d, s
     sdp_aead_kshim_count_tx();
     return 0;
 }
-
-/* A run of consecutive datagrams carrying contiguous bytes of one message. */
-struct run {
-    uint32_t key_id;
-    uint64_t id;
-    uint32_t msg_len, start, end, base; /* wire range [start, end), copied at ct + base */
-    uint16_t rec_size;
-};
 
 /* An op for every record wholly inside the run. */
 static void run_flush(struct sdp_kshim_eng *k, const struct run *r)
@@ -151,6 +159,28 @@ static int batch_run(struct sdp_kshim_eng *k)
     return rc;
 }
 
+static int addr_same(const struct sdp_core_addr *a, const struct sdp_core_addr *b)
+{
+    return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+}
+
+/* Keep the bytes of the record the last run ended inside, from its start. */
+static void keep_tail(struct sdp_kshim_eng *k, const struct run *r, const struct sdp_core_addr *from)
+{
+    uint32_t rw = (uint32_t)r->rec_size + SDP_TAG_LEN;
+    k->carry.key_id = 0;
+    if (r->key_id == 0 || r->end <= r->start)
+        return;
+    uint32_t s = r->end / rw * rw;
+    if (s < r->start || s == r->end || (uint64_t)r->end >= sdp_msg_wire_len(r->msg_len, r->rec_size) ||
+        r->end - s > KSHIM_CARRY_MAX)
+        return; /* the record's start is not here, or the run ends on a boundary */
+    memcpy(k->carry_bytes, k->ct + r->base + (s - r->start), r->end - s);
+    k->carry = *r;
+    k->carry.start = s;
+    k->carry_from = *from;
+}
+
 void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core, const struct sdp_core_addr *from,
                             const uint8_t *buf, size_t len, uint16_t seg)
 {
@@ -168,7 +198,7 @@ void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core
             continue;
         }
         const struct sdp_data *d = &pk.u.data;
-        if (k->used + d->payload_len > KSHIM_RX_BYTES)
+        if (k->used + d->payload_len > KSHIM_RX_BYTES + KSHIM_CARRY_MAX)
             break;
         if (!(r.key_id && r.id == pk.hdr.rpc_id && r.msg_len == d->msg_len && r.rec_size == d->rec_size &&
               r.end == d->offset)) {
@@ -177,12 +207,21 @@ void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core
                 sdp_core_peer_rx_key(core, from, pk.hdr.flags & SDP_F_KEY_PHASE);
             r = (struct run){.key_id = sdp_aead_kshim_rx_id(key), .id = pk.hdr.rpc_id, .msg_len = d->msg_len,
                              .rec_size = d->rec_size, .start = d->offset, .end = d->offset, .base = k->used};
+            const struct run *c = &k->carry;
+            if (r.key_id && c->key_id == r.key_id && c->id == r.id && c->msg_len == r.msg_len &&
+                c->rec_size == r.rec_size && c->end == r.start && addr_same(&k->carry_from, from)) {
+                memcpy(k->ct + k->used, k->carry_bytes, c->end - c->start);
+                k->used += c->end - c->start;
+                r.start = c->start;
+                k->carry.key_id = 0;
+            }
         }
         memcpy(k->ct + k->used, d->payload, d->payload_len);
         k->used += d->payload_len;
         r.end += d->payload_len;
     }
     run_flush(k, &r);
+    keep_tail(k, &r, from);
     if (k->nops == 0)
         return;
     int done = batch_run(k);
