@@ -184,7 +184,7 @@ static void keep_tail(struct sdp_kshim_eng *k, const struct run *r, const struct
 void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core, const struct sdp_core_addr *from,
                             const uint8_t *buf, size_t len, uint16_t seg)
 {
-    struct run r = {0};
+    struct run r = {0}, last = {0};
     size_t step = seg ? seg : len;
     k->nops = 0;
     k->used = 0;
@@ -194,6 +194,8 @@ void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core
         if ((buf[off] & 0x0f) != SDP_PKT_DATA || sdp_wire_decode_data(buf + off, l, &pk) != 0 ||
             (pk.hdr.flags & SDP_F_EARLY)) {
             run_flush(k, &r);
+            if (r.key_id)
+                last = r; /* a control packet may close a burst after its data */
             r.key_id = 0;
             continue;
         }
@@ -221,7 +223,7 @@ void sdp_kshim_eng_rx_begin(struct sdp_kshim_eng *k, const struct sdp_core *core
         r.end += d->payload_len;
     }
     run_flush(k, &r);
-    keep_tail(k, &r, from);
+    keep_tail(k, r.key_id ? &r : &last, from);
     if (k->nops == 0)
         return;
     int done = batch_run(k);
