@@ -179,14 +179,46 @@ int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer
 int sdp_set_default_keys(sdp_socket *s, enum sdp_cipher cipher, const uint8_t tx_secret[SDP_SECRET_LEN],
                          const uint8_t rx_secret[SDP_SECRET_LEN]);
 
+/* The handshake: TLS 1.3 carried in-band on the socket's own port
+ * (docs/HANDSHAKE.md).  Once set, sending to a peer without keys starts a
+ * handshake with it and the message waits (in a bounded queue) for the
+ * keys; a failed handshake fails the waiting RPCs with the cause
+ * (SDP_ECERTUNTRUSTED, SDP_ECERTEXPIRED, SDP_ECERTNAME, SDP_EPIN, SDP_EPSK,
+ * SDP_EHANDSHAKE, SDP_ETIMEDOUT).  Peers that handshake with us are
+ * accepted when we can act as a server (a certificate or a PSK).  Files
+ * are read now; strings need not outlive the call. */
+struct sdp_tls_options {
+    const char *cert_file;      /* PEM certificate chain we present */
+    const char *key_file;       /* PEM private key of cert_file */
+    const char *ca_file;        /* PEM CAs that sign peers' certificates */
+    int verify_clients;         /* as a server, require a client certificate (mutual TLS) */
+    const uint8_t *psk;         /* TLS 1.3 external PSK, 16..64 bytes ... */
+    size_t psk_len;
+    const char *psk_identity;   /* ... and its identity */
+    const char *pin_sha256_hex; /* accept exactly the server certificate with this SHA-256 (64 hex digits) */
+    int insecure;               /* accept servers without authenticating them (say so loudly) */
+    const char *server_name;    /* name servers' certificates must carry (NULL: their IP address) */
+    int early_data;             /* allow 0-RTT (off by default) */
+    int ephemeral_cert;         /* no cert_file: make a self-signed certificate (see sdp_tls_fingerprint) */
+};
+/* Errors: SDP_EINVAL (inconsistent options, or set twice), SDP_ESYSTEM (a
+ * file cannot be read or parsed: check paths and formats), SDP_ECRYPTO,
+ * SDP_ENOMEM. */
+int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o);
+/* Our certificate's SHA-256 fingerprint as 64 lowercase hex digits and a
+ * NUL (what clients pin).  SDP_EINVAL when there is no certificate. */
+int sdp_tls_fingerprint(sdp_socket *s, char hex[65]);
+
 /* ------------------------------------------------------------------ */
 /* RPCs                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Send a request to peer.  The bytes are copied and sealed before return,
- * so buf may be reused at once.  *rpc_id (may be NULL) receives the RPC
+/* Send a request to peer.  The bytes are copied and sealed before return
+ * (or, while a handshake with the peer runs, copied and queued), so buf may
+ * be reused at once.  *rpc_id (may be NULL) receives the RPC
  * id; cookie comes back with the response or failure.
- * Errors: SDP_ENOKEY (no keys for peer: nothing sent), SDP_ETOOBIG,
+ * Errors: SDP_ENOKEY (no keys for peer and no handshake configured:
+ * nothing sent), SDP_ETOOBIG,
  * SDP_ELIMIT / SDP_ENOMEM (too many RPCs or bytes in flight: wait for
  * responses and retry), SDP_EKEYLIMIT, SDP_EINVAL. */
 int sdp_send(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, const void *buf, size_t len,
@@ -203,7 +235,8 @@ enum sdp_msg_kind {
 /* A received message.  data stays valid until sdp_release. */
 struct sdp_msg {
     enum sdp_msg_kind kind;
-    int error;          /* FAILED: SDP_ETIMEDOUT, SDP_EUNKNOWN, SDP_ENOMEM */
+    int error;          /* FAILED: SDP_ETIMEDOUT, SDP_EUNKNOWN, SDP_ENOMEM, or why the
+                         * handshake failed (see sdp_set_tls) */
     uint64_t rpc_id;
     uint64_t cookie;    /* RESPONSE and FAILED */
     void *data;
@@ -246,6 +279,8 @@ struct sdp_stats {
     uint64_t records_sealed, records_opened;
     uint64_t mem_used, rpcs_active;
     uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
+    uint64_t handshakes_done, handshakes_failed, handshake_retries; /* retries: RETRY tokens sent */
+    uint64_t waiting_for_keys; /* messages queued until a handshake completes (gauge) */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

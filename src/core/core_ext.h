@@ -17,6 +17,14 @@
 int sdp_core_send_request_id(struct sdp_core *core, uint32_t peer, uint64_t id, const struct iovec *iov,
                              int iovcnt, uint64_t cookie, uint64_t now);
 
+/* As sdp_core_send_request_id (id 0: the peer's counter picks it, as
+ * sdp_core_send_request), with flags: SDP_CORE_SEND_EARLY seals the
+ * request under the 0-RTT transmit key (sdp_core_peer_set_early; SDP_ENOKEY
+ * without one).  *rpc_id (may be NULL) receives the id. */
+#define SDP_CORE_SEND_EARLY 1u
+int sdp_core_send_request_flags(struct sdp_core *core, uint32_t peer, uint64_t id, const struct iovec *iov,
+                                int iovcnt, uint64_t cookie, uint64_t now, unsigned flags, uint64_t *rpc_id);
+
 /* As sdp_core_send_response, gathering the response from iov. */
 int sdp_core_send_response_iov(struct sdp_core *core, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                                int iovcnt, uint64_t now);

@@ -49,10 +49,13 @@ static const uint8_t *iov_take(struct iov_cursor *c, uint32_t rl, uint8_t *dst)
     return dst;
 }
 
-int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
-                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+/* plain: copy each record's plaintext into place instead of sealing it. */
+static int msgout_fill(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, int plain, uint64_t id,
+                       const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
 {
     memset(m, 0, sizeof(*m));
+    if (!tx)
+        return SDP_EINVAL;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
@@ -72,7 +75,7 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
         /* A gathered record is sealed in place (the providers allow it). */
         const uint8_t *pt = iov_take(&cur, rl, ct);
         int rc = 0;
-        if (!tx) {
+        if (plain) {
             if (pt != ct && rl)
                 memcpy(ct, pt, rl);
             memset(ct + rl, 0, SDP_TAG_LEN);
@@ -90,10 +93,26 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
     m->msg_len = len;
     m->wire_len = (uint32_t)wl;
     m->rec_size = rec_size;
-    m->plain = tx == NULL;
+    m->plain = (uint8_t)plain;
+    /* Sealed whole under one generation: every packet, retransmissions too,
+     * names it. */
+    m->gen = tx->generation;
+    m->hdr_flags = (tx->aad_flags & SDP_F_EARLY) ? SDP_F_EARLY : (tx->generation & 1u) ? SDP_F_KEY_PHASE : 0;
     m->unsched = unsched < m->wire_len ? unsched : m->wire_len;
     m->granted = m->unsched;
     return 0;
+}
+
+int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
+    return msgout_fill(m, mem, tx, 0, id, iov, iovcnt, len, rec_size, unsched);
+}
+
+int sdp_msgout_initv_plain(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                           const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
+    return msgout_fill(m, mem, tx, 1, id, iov, iovcnt, len, rec_size, unsched);
 }
 
 void sdp_msgout_fini(struct sdp_msgout *m, struct sdp_mem *mem)
@@ -218,7 +237,7 @@ size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t
             return 0; /* a record larger than a segment: the sender picks rec_size so none is */
         limit = e;
     }
-    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = rtx ? SDP_F_RETRANSMIT : 0, .rpc_id = m->id};
+    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = (uint8_t)(m->hdr_flags | (rtx ? SDP_F_RETRANSMIT : 0)), .rpc_id = m->id};
     struct sdp_data d = {.msg_len = m->msg_len, .unsched = m->unsched, .rec_size = m->rec_size};
     size_t w = 0;
     *seg_size = 0;

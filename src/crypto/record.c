@@ -98,6 +98,7 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;
@@ -119,6 +120,7 @@ int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;

@@ -30,6 +30,7 @@
 #define TX_BUF_SIZE 65536
 #define HANDOFF_SLOTS 64
 #define HANDOFF_PKT_MAX 9216
+#define HS_INBOX 16 /* handshake datagrams kept per round; more wait for retransmission */
 
 struct tx_slot {
     struct sdp_udp_tx tx;
@@ -71,6 +72,10 @@ struct sdp_engine {
     pthread_mutex_t ho_lock;
     struct handoff_pkt *ho;
     uint32_t ho_head, ho_n;
+
+    struct sdp_engine_hs_pkt *hs_in; /* driver thread only */
+    unsigned hs_n;
+    uint64_t hs_exp;
 
     pthread_t thread;
     int thread_running;
@@ -142,7 +147,9 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     e->tx = calloc(e->cfg.tx_slots, sizeof(*e->tx));
     e->tx_mem = aligned_alloc(4096, (size_t)e->cfg.tx_slots * TX_BUF_SIZE);
     e->ho = cfg->count > 1 ? calloc(HANDOFF_SLOTS, sizeof(*e->ho)) : NULL;
-    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho))
+    e->hs_in = cfg->hs_run ? calloc(HS_INBOX, sizeof(*e->hs_in)) : NULL;
+    e->hs_exp = UINT64_MAX;
+    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && !e->hs_in))
         goto fail;
     for (uint32_t i = 0; i < e->cfg.tx_slots; i++) {
         e->tx[i].buf = e->tx_mem + (size_t)i * TX_BUF_SIZE;
@@ -276,12 +283,32 @@ static void drain_handoff(struct sdp_engine *e, uint64_t now)
     }
 }
 
+/* Keep a datagram (or a no-session note) for this round's hs_run. */
+static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
+                    int no_session)
+{
+    if (!e->hs_in || e->hs_n == HS_INBOX || (!no_session && l > SDP_ENGINE_HS_PKT_MAX)) {
+        e->st.hs_dropped++;
+        return;
+    }
+    struct sdp_engine_hs_pkt *h = &e->hs_in[e->hs_n++];
+    h->addr = *addr;
+    h->len = (uint32_t)l;
+    h->no_session = no_session;
+    if (!no_session)
+        memcpy(h->data, p, l);
+}
+
 static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
                       uint64_t now)
 {
-    if (sdp_core_input(e->core, addr, p, l, now) == SDP_ENOKEY && e->cfg.unknown_peer &&
-        e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+    int rc = sdp_core_input(e->core, addr, p, l, now);
+    if (rc != SDP_ENOKEY)
+        return;
+    if (e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
         sdp_core_input(e->core, addr, p, l, now);
+    else if (e->hs_in)
+        hs_keep(e, addr, p, l, 1);
 }
 
 /* An ACK carries RPC id 0 (it lists up to 8 finished RPCs), so the kernel
@@ -321,6 +348,10 @@ static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr,
     for (size_t off = 0; off < len; off += step) {
         size_t l = len - off < step ? len - off : step;
         e->st.recv_pkts++;
+        if (l >= SDP_HDR_LEN && (p[off] & 0x0f) == SDP_PKT_HANDSHAKE) {
+            hs_keep(e, addr, p + off, l, 0); /* the socket's handshake, not the core, takes these */
+            continue;
+        }
         if (e->cfg.count > 1 && e->group && l >= SDP_HDR_LEN && (p[off] & 0x0f) == SDP_PKT_ACK) {
             input_ack(e, addr, p + off, l, now);
             continue;
@@ -393,7 +424,7 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
         if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
                             e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
                             sdp_udp_tos_for_prio(d.priority)) != 0 ||
-            (d.seal_key && (!e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
+            (d.plain && (!d.seal_key || !e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
             /* Never plaintext without the module's descriptor. */
             e->st.send_errors++;
             continue;
@@ -408,6 +439,44 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
         io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
         io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
         e->st.send_calls++;
+    }
+}
+
+/* Submit the prepared free slot at the head of the list: -1 when the
+ * ring has no SQE (the slot stays free). */
+static int send_slot(struct sdp_engine *e, uint32_t slot)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe) {
+        e->st.send_errors++;
+        return -1;
+    }
+    e->tx_free = e->tx[slot].next_free;
+    e->tx_busy++;
+    io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
+    io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
+    e->st.send_calls++;
+    return 0;
+}
+
+/* The handshake's datagrams: one slot each, highest priority. */
+static void flush_hs_output(struct sdp_engine *e, uint64_t now)
+{
+    while (e->tx_free != UINT32_MAX) {
+        if (io_uring_sq_space_left(&e->ring) < 1)
+            submit(e);
+        uint32_t slot = e->tx_free;
+        struct sdp_core_addr to;
+        size_t n = e->cfg.hs_output(e->cfg.deliver_ctx, now, e->tx[slot].buf, TX_BUF_SIZE, &to);
+        if (n == 0)
+            break;
+        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)to.bytes, to.len, e->tx[slot].buf, n,
+                            (uint16_t)n, sdp_udp_tos_for_prio(SDP_PRIO_LEVELS - 1)) != 0) {
+            e->st.send_errors++;
+            continue;
+        }
+        if (send_slot(e, slot) != 0)
+            break;
     }
 }
 
@@ -480,9 +549,23 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
         flush_output(e, sdp_engine_now());
         pthread_mutex_unlock(&e->lock);
     }
+    if (e->cfg.hs_run) {
+        unsigned hn = e->hs_n;
+        e->hs_n = 0;
+        n += hn;
+        uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
+        e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
+        pthread_mutex_lock(&e->lock);
+        flush_hs_output(e, sdp_engine_now());
+        n += deliver_events(e); /* what keys that just arrived let go */
+        flush_output(e, sdp_engine_now());
+        pthread_mutex_unlock(&e->lock);
+    }
     pthread_mutex_lock(&e->lock);
     *exp = sdp_core_next_expiry(e->core);
     pthread_mutex_unlock(&e->lock);
+    if (e->hs_exp < *exp)
+        *exp = e->hs_exp;
     submit(e);
     return n;
 }
@@ -613,6 +696,7 @@ void sdp_engine_free(struct sdp_engine *e)
     free(e->tx);
     free(e->tx_mem);
     free(e->ho);
+    free(e->hs_in);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->ho_lock);
     free(e);

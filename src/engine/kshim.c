@@ -96,6 +96,7 @@ int sdp_kshim_eng_tx(struct sdp_udp_tx *tx, const struct sdp_core_seg_desc *d, s
     td.msg_len = d->msg_len;
     td.wire_off = d->wire_off;
     td.rec_size = d->rec_size;
+    td.aad_flags = d->aad_flags;
     tx->msg.msg_control = tx->ctl.buf;
     tx->msg.msg_controllen = used + CMSG_SPACE(sizeof(td));
     struct cmsghdr *c = (struct cmsghdr *)(void *)(tx->ctl.buf + used);

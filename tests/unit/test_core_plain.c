@@ -16,7 +16,9 @@
 static struct sdp_core *plain, *ref, *b;
 static uint32_t plain_peer, ref_peer, b_peer;
 static struct sdp_core_addr addr_a = {.len = 1, .bytes = {1}}, addr_b = {.len = 1, .bytes = {2}};
-static struct sdp_rec_key sealer; /* the module's copy of plain's TX key */
+static const struct sdp_aead_provider *prov;
+static uint64_t update_after; /* plain's key_update_after (0: default) */
+static int skip_ref;          /* the reference core does not update keys */
 static uint8_t seg[65536];
 
 static void make_core(int plain_mode, struct sdp_core **c, uint32_t *peer, uint32_t mtu, uint32_t gso_max, int is_b)
@@ -25,6 +27,8 @@ static void make_core(int plain_mode, struct sdp_core **c, uint32_t *peer, uint3
     sdp_core_config_default(&cfg);
     cfg.plain_records = plain_mode;
     cfg.gso_max = gso_max;
+    if (plain_mode)
+        cfg.key_update_after = update_after;
     cr_assert_eq(sdp_core_new(&cfg, c), 0);
     struct sdp_core_peer_cfg pc;
     memset(&pc, 0, sizeof(pc));
@@ -42,14 +46,7 @@ static void setup_mtu(uint32_t mtu, uint32_t gso_max)
     make_core(1, &plain, &plain_peer, mtu, gso_max, 0);
     make_core(0, &ref, &ref_peer, mtu, gso_max, 0);
     make_core(0, &b, &b_peer, mtu, gso_max, 1);
-    const struct sdp_aead_provider *prov;
     cr_assert_eq(sdp_aead_find(SDP_SUITE_AES128GCM, NULL, 0, &prov), 0);
-    struct sdp_traffic_keys *tk = sdp_traffic_keys_new();
-    uint8_t secret[SDP_SECRET_LEN];
-    memset(secret, 1, sizeof(secret));
-    cr_assert_eq(sdp_keysched_derive(SDP_SUITE_AES128GCM, secret, tk), 0);
-    cr_assert_eq(sdp_rec_key_init(&sealer, prov, tk, 0, 0), 0);
-    sdp_traffic_keys_free(tk);
 }
 
 static void setup(void)
@@ -62,16 +59,19 @@ static void teardown(void)
     sdp_core_free(plain);
     sdp_core_free(ref);
     sdp_core_free(b);
-    sdp_rec_key_clear(&sealer);
 }
 
 TestSuite(core_plain, .init = setup, .fini = teardown);
 
 /* What the module does with a descriptor: the slice must cover whole
- * records; each is sealed in place across the datagram headers.  Returns
- * the records sealed. */
+ * records; each is sealed in place across the datagram headers under the
+ * key object the descriptor names.  Returns the records sealed. */
 static unsigned seal_segment(uint8_t *buf, size_t n, const struct sdp_core_seg_desc *d)
 {
+    cr_assert(d->plain);
+    cr_assert_not_null(d->seal_key, "no key for the message's generation");
+    struct sdp_rec_key sealer = {.prov = prov, .data = (struct sdp_aead_key *)(uintptr_t)d->seal_key,
+                                 .seal_limit = UINT64_MAX, .aad_flags = d->aad_flags};
     static uint8_t wire[65536];
     size_t w = 0;
     for (size_t off = 0; off < n; off += d->seg_size) {
@@ -112,21 +112,25 @@ static void collect(uint8_t *wire, const uint8_t *buf, size_t n, uint32_t seg_si
     }
 }
 
-/* Move everything between plain and b until b delivers the request,
- * dropping plain's datagrams whose number is in drop[] (counted from 0) and
+/* Move everything between plain and b until b delivered the request and
+ * plain got b's answer, dropping plain's datagrams whose number is in drop[] (counted from 0) and
  * advancing time a tick per round so RESENDs happen.  Returns the request's
  * length (copied into out), SIZE_MAX if it never came. */
+static int rounds_max = 400, answers_want = 1, answers;
+
 static size_t exchange(const unsigned *drop, unsigned ndrop, uint8_t *wire, uint8_t *out, size_t cap,
                        unsigned *sealed_again)
 {
+    static uint64_t now; /* never goes back, across calls */
     struct sdp_core_seg_desc d;
     unsigned dgram = 0;
     size_t got = SIZE_MAX;
-    uint64_t now = 0;
-    for (int round = 0; round < 400 && got == SIZE_MAX; round++) {
+    answers = 0;
+    for (int round = 0; round < rounds_max && answers < answers_want; round++) {
         int n;
         while ((n = sdp_core_output(plain, now, seg, sizeof(seg), &d)) > 0) {
-            if (d.seal_key == NULL) {
+            if (!d.plain) {
+                cr_assert_null(d.seal_key);
                 cr_assert_neq(seg[0] & 15, SDP_PKT_DATA, "DATA without a descriptor");
             } else {
                 cr_assert_eq(seg[0] & 15, SDP_PKT_DATA);
@@ -153,9 +157,17 @@ static size_t exchange(const unsigned *drop, unsigned ndrop, uint8_t *wire, uint
         while (sdp_core_next_event(b, &ev) == 1) {
             cr_assert_eq(ev.type, SDP_CORE_EV_REQUEST);
             cr_assert_leq(ev.len, cap);
-            memcpy(out, ev.data, ev.len);
+            if (out)
+                memcpy(out, ev.data, ev.len);
             got = ev.len;
             sdp_core_release(b, ev.data);
+            /* Answer, so the request finishes and its generation drains. */
+            cr_assert_eq(sdp_core_send_response(b, ev.peer, ev.rpc_id, "k", 1, now), 0);
+        }
+        while (sdp_core_next_event(plain, &ev) == 1) {
+            cr_assert_eq(ev.type, SDP_CORE_EV_RESPONSE);
+            answers++;
+            sdp_core_release(plain, ev.data);
         }
         now += 1000000;
         sdp_core_handle_expiry(plain, now);
@@ -190,6 +202,8 @@ static void run_case(size_t len, const unsigned *drop, unsigned ndrop, unsigned 
     cr_assert_eq(got, len, "message of %zu bytes not delivered", len);
     cr_assert_eq(memcmp(msg, out, len), 0);
     /* Same bytes as an ordinary core's, as far as the reference sent without grants. */
+    if (skip_ref)
+        goto out;
     ref_wire(msg, len, rwire);
     uint32_t unsched = 60000;
     uint64_t wl = sdp_msg_wire_len((uint32_t)len, SDP_REC_SIZE_MAX);
@@ -199,6 +213,7 @@ static void run_case(size_t len, const unsigned *drop, unsigned ndrop, unsigned 
     if (cmp < wl)
         cmp = cmp / rw * rw;
     cr_assert_eq(memcmp(wire, rwire, cmp), 0, "kernel-style sealing differs from the core's own");
+out:
     free(msg);
     free(out);
     free(wire);
@@ -240,6 +255,58 @@ Test(core_plain, data_leaves_unsealed)
     cr_assert_eq(d.wire_off, 0);
     cr_assert_eq(d.npkts, 3);
     cr_assert_eq(memcmp(seg + SDP_DATA_HDR_LEN, msg, 100), 0, "plaintext in the record's place");
+}
+
+Test(core_plain, key_updates_keep_the_generation_of_each_message)
+{
+    /* Updates every 8 records: messages straddle generations, and their
+     * retransmissions need the previous generation's key. */
+    teardown();
+    update_after = 8;
+    setup_mtu(1500, 65000);
+    update_after = 0;
+    skip_ref = 1;
+    const unsigned drop[] = {5, 30, 61, 90};
+    unsigned again = 0;
+    for (int i = 0; i < 6; i++)
+        run_case(120000, i == 0 ? drop : NULL, i == 0 ? 4 : 0, &again);
+    struct sdp_core_stats st;
+    sdp_core_get_stats(plain, &st);
+    cr_assert_gt(st.key_updates, 2, "only %llu key updates", (unsigned long long)st.key_updates);
+    cr_assert_gt(again, 0);
+    skip_ref = 0;
+}
+
+Test(core_plain, retransmission_after_a_key_update_uses_the_old_generation)
+{
+    /* M1 goes out under generation 0 with losses; B authenticates part of
+     * it, so M2 starts generation 1; M1's retransmissions must still be
+     * sealed with generation 0's key. */
+    teardown();
+    update_after = 4;
+    setup_mtu(1500, 65000);
+    update_after = 0;
+    static uint8_t m1[200000], m2[50000], wire[400000];
+    memset(m1, 1, sizeof(m1));
+    memset(m2, 2, sizeof(m2));
+    uint64_t id;
+    unsigned again = 0;
+    const unsigned drop[] = {15, 30}; /* in records 1 and 2: record 0 opens, B grants */
+    cr_assert_eq(sdp_core_send_request(plain, plain_peer, m1, sizeof(m1), 0, 0, &id), 0);
+    rounds_max = 1;
+    exchange(drop, 2, wire, NULL, sizeof(m1), &again);
+    cr_assert_eq(again, 0, "no retransmission yet");
+    cr_assert_eq(sdp_core_send_request(plain, plain_peer, m2, sizeof(m2), 0, 0, &id), 0);
+    struct sdp_core_stats st;
+    sdp_core_get_stats(plain, &st);
+    cr_assert_eq(st.key_updates, 1, "B's grant confirmed generation 0: M2 is under 1 (%llu updates)",
+                 (unsigned long long)st.key_updates);
+    rounds_max = 400;
+    answers_want = 2;
+    exchange(NULL, 0, wire, NULL, sizeof(m1), &again);
+    answers_want = 1;
+    cr_assert_eq(answers, 2, "both answered");
+    cr_assert_gt(again, 0, "M1 was retransmitted");
 }
 
 Test(core_plain, small_mtu_shrinks_records_to_fit_a_segment)
