@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/aead_kshim.h"
 #include "crypto/keymem.h"
 #include "crypto/keysched.h"
 #include "sdp/sdp.h"
@@ -44,6 +45,7 @@ struct opts {
     unsigned mtu;
     long timeout_ms;
     long count;
+    int kernel_crypto;
     const char *secret_file;
     const char *addr;
     const char *cert, *key, *ca, *psk_file, *psk_identity, *pin, *name;
@@ -76,6 +78,8 @@ static void usage(FILE *f)
             "  --mtu BYTES         path MTU towards peers (default 1500; 9000 for jumbo frames)\n"
             "  -v                  one line per message on stderr\n"
             "  --stats             print counters as JSON on stderr at exit\n"
+            "  --kernel-crypto M   record crypto in the sdp_kshim kernel module: 'require' (fail when\n"
+            "                      it is not loaded) or 'prefer' (else OpenSSL); docs/KSHIM.md\n"
             "exit status: 0 when the whole response arrived (client) or on a clean stop (server),\n"
             "1 on failure, 2 on a usage error.\n");
 }
@@ -450,7 +454,7 @@ int main(int argc, char **argv)
         {"psk", required_argument, 0, 'P'},      {"psk-identity", required_argument, 0, 'I'},
         {"pin", required_argument, 0, 'p'},      {"insecure", no_argument, 0, 'i'},
         {"name", required_argument, 0, 'N'},     {"verify-clients", no_argument, 0, 'V'},
-        {"early-data", no_argument, 0, 'E'},
+        {"early-data", no_argument, 0, 'E'},     {"kernel-crypto", required_argument, 0, 'k'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "lvh", lo, NULL)) != -1) {
@@ -463,6 +467,16 @@ int main(int argc, char **argv)
         case 'n': o.engines = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'S': o.stats = 1; break;
         case 'm': o.mtu = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'k':
+            if (strcmp(optarg, "require") == 0)
+                o.kernel_crypto = SDP_KERNEL_CRYPTO_REQUIRE;
+            else if (strcmp(optarg, "prefer") == 0)
+                o.kernel_crypto = SDP_KERNEL_CRYPTO_PREFER;
+            else {
+                usage(stderr);
+                return EXIT_USAGE;
+            }
+            break;
         case 'v': o.verbose = 1; break;
         case 'C': o.cert = optarg; break;
         case 'K': o.key = optarg; break;
@@ -516,6 +530,7 @@ int main(int argc, char **argv)
     cfg.engines = o.engines;
     if (o.mtu)
         cfg.mtu = o.mtu;
+    cfg.kernel_crypto = (enum sdp_kernel_crypto)o.kernel_crypto;
     sdp_socket *s;
     int rc = sdp_open((struct sockaddr *)&local, local_len, &cfg, &s);
     if (rc != 0) {
@@ -552,6 +567,14 @@ int main(int argc, char **argv)
     int status = o.listen ? serve(s, &o) : client(s, &addr, addr_len, &o);
     if (o.stats)
         print_stats(s);
+    if (o.stats && o.kernel_crypto) {
+        struct sdp_aead_kshim_counters k;
+        sdp_aead_kshim_counters(&k);
+        fprintf(stderr, "{\"kshim_tx_sends\":%llu,\"kshim_rx_batches\":%llu,\"kshim_rx_records\":%llu,"
+                        "\"kshim_rx_hits\":%llu,\"kshim_rx_misses\":%llu}\n",
+                (unsigned long long)k.tx_sends, (unsigned long long)k.rx_batches,
+                (unsigned long long)k.rx_records, (unsigned long long)k.rx_hits, (unsigned long long)k.rx_misses);
+    }
     sdp_close(s);
     return status;
 }

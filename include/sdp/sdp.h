@@ -111,6 +111,15 @@ enum sdp_cipher {
     SDP_CIPHER_NULL_INSECURE = 0xff,
 };
 
+enum sdp_kernel_crypto {
+    SDP_KERNEL_CRYPTO_OFF = 0,     /* userspace crypto (OpenSSL): the default */
+    /* The module or nothing: sdp_open fails with SDP_EUNAVAIL (and says so
+     * on stderr) when /dev/sdp_kshim is absent, i.e. the module is not loaded. */
+    SDP_KERNEL_CRYPTO_REQUIRE = 1,
+    /* The module when it is loaded, else OpenSSL (said once on stderr). */
+    SDP_KERNEL_CRYPTO_PREFER = 2,
+};
+
 struct sdp_config {
     /* 0: inline mode, no threads: the caller's thread drives the socket
      * inside sdp_recv / sdp_process (lowest latency, single-threaded
@@ -130,6 +139,11 @@ struct sdp_config {
     uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
     uint32_t unsched_bytes;   /* sent before any grant: 60000 */
     uint32_t rpc_timeout_ms;  /* silence before an RPC fails, once its probes went unanswered: 1000 ms */
+    /* Record crypto in the kernel through the sdp_kshim module
+     * (docs/KSHIM.md): the kernel seals DATA on the send path, kTLS-style,
+     * and opens received records in batches.  AES-GCM ciphers only.  The
+     * peer needs nothing special: the records are the same bytes. */
+    enum sdp_kernel_crypto kernel_crypto; /* SDP_KERNEL_CRYPTO_OFF */
 };
 
 /* Fill cfg with the defaults documented above. */
@@ -138,7 +152,8 @@ void sdp_config_default(struct sdp_config *cfg);
 /* Open a socket bound to addr (IPv4 or IPv6; port 0 picks one).
  * cfg NULL means defaults.  Errors: SDP_EINVAL (config), SDP_ESYSTEM
  * (bind failed: address in use or not local; errno is kept),
- * SDP_EUNAVAIL (io_uring unavailable), SDP_ENOMEM. */
+ * SDP_EUNAVAIL (io_uring unavailable, or kernel_crypto REQUIRE without the
+ * sdp_kshim module: load it or choose PREFER/OFF), SDP_ENOMEM. */
 int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_config *cfg,
              sdp_socket **out);
 

@@ -23,6 +23,7 @@
 
 #include "api/api_int.h"
 #include "core/core_ext.h"
+#include "crypto/aead_kshim.h"
 #include "crypto/keymem.h"
 #include "crypto/keysched.h"
 #include "engine/engine.h"
@@ -50,6 +51,8 @@ static int check_config(const struct sdp_config *c)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
         return SDP_EINSECURE;
+    if ((unsigned)c->kernel_crypto > SDP_KERNEL_CRYPTO_PREFER)
+        return SDP_EINVAL;
     return 0;
 }
 
@@ -424,6 +427,12 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         goto fail;
     memset(s->peer_hash, 0xff, (s->peer_hmask + 1) * sizeof(int));
 
+    int kshim = c.kernel_crypto != SDP_KERNEL_CRYPTO_OFF &&
+                sdp_aead_kshim_probe(c.kernel_crypto == SDP_KERNEL_CRYPTO_PREFER);
+    if (c.kernel_crypto == SDP_KERNEL_CRYPTO_REQUIRE && !kshim) {
+        rc = SDP_EUNAVAIL;
+        goto fail;
+    }
     struct sockaddr_storage bind_addr;
     socklen_t bind_len = addr_len;
     memcpy(&bind_addr, addr, addr_len < sizeof(bind_addr) ? addr_len : sizeof(bind_addr));
@@ -451,6 +460,7 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.unknown_peer = on_unknown_peer;
         ec.uring_op = sdp_api_uop_intake;
         ec.after_step = sdp_api_uop_run;
+        ec.kshim = kshim;
         ec.hs_run = sdp_api_hs_run;
         ec.hs_output = sdp_api_hs_output;
         if ((rc = sdp_engine_new(&ec, &s->eng[i])) != 0)

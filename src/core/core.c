@@ -145,6 +145,21 @@ struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_c
     return peer_lookup(c, a);
 }
 
+/* The suite's provider of the configured family ("<family>-<suite>"), or
+ * its default provider. */
+static int find_provider(const struct sdp_core *c, const struct sdp_core_peer_cfg *pc,
+                         const struct sdp_aead_provider **prov)
+{
+    const char *fam = c->cfg.aead_family;
+    if (!fam)
+        return sdp_aead_find(pc->suite, NULL, pc->aead_flags, prov);
+    size_t n = strlen(fam);
+    for (const struct sdp_aead_provider *const *a = sdp_aead_all(); *a; a++)
+        if ((*a)->suite == pc->suite && strncmp((*a)->name, fam, n) == 0 && (*a)->name[n] == '-')
+            return sdp_aead_find(pc->suite, (*a)->name, pc->aead_flags, prov);
+    return SDP_EUNAVAIL;
+}
+
 int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, uint32_t *peer)
 {
     if (!c || !pc || pc->addr.len == 0 || pc->addr.len > SDP_CORE_ADDR_MAX || pc->mtu < 576 ||
@@ -171,9 +186,13 @@ int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, ui
 int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, const struct sdp_core_peer_cfg *pc)
 {
     memset(p, 0, sizeof(*p));
-    int rc = sdp_keys_init(&p->keys, pc, c->cfg.key_update_after);
+    const struct sdp_aead_provider *prov;
+    int rc = find_provider(c, pc, &prov);
+    if (rc == 0)
+        rc = sdp_keys_init(&p->keys, pc, prov, c->cfg.key_update_after);
     if (rc != 0)
         return rc;
+    p->keys.keep_tx_prev = (uint8_t)(c->cfg.plain_records != 0);
     p->addr = pc->addr;
     p->idx = idx;
     p->in_use = 1;
@@ -305,6 +324,36 @@ void sdp_core_run_grants(struct sdp_core *c)
 
 static const uint8_t empty_msg[1];
 
+/* Plaintext mode: a record must fit one GSO segment (the sealer below takes
+ * whole records per send), so records shrink on small-MTU paths. */
+static uint16_t send_rec_size(const struct sdp_core *c, const struct sdp_peer *p)
+{
+    if (!c->cfg.plain_records)
+        return c->cfg.rec_size;
+    uint32_t pkts = c->cfg.gso_max / (SDP_DATA_HDR_LEN + p->max_payload);
+    uint64_t room = (uint64_t)(pkts < SDP_MSGOUT_GSO_SEGS ? pkts : SDP_MSGOUT_GSO_SEGS) * p->max_payload;
+    return room > SDP_TAG_LEN && room - SDP_TAG_LEN < c->cfg.rec_size ? (uint16_t)(room - SDP_TAG_LEN)
+                                                                      : c->cfg.rec_size;
+}
+
+/* A new outgoing message under key tk: sealed now, or in plaintext mode
+ * kept as plaintext for the sealer below, its records still counted
+ * against the key's usage limits (the module enforces its own too). */
+static int out_init(struct sdp_core *c, struct sdp_msgout *m, struct sdp_rec_key *tk, uint64_t id,
+                    const struct iovec *iov, int iovcnt, size_t len, uint16_t rs)
+{
+    if (!c->cfg.plain_records)
+        return sdp_msgout_initv(m, &c->mem, tk, id, iov, iovcnt, (uint32_t)len, rs, c->cfg.unsched_bytes);
+    if (!tk)
+        return SDP_EINVAL;
+    if (tk->data_sealed + sdp_msg_nrec((uint32_t)len, rs) > tk->seal_limit)
+        return SDP_EKEYLIMIT;
+    int rc = sdp_msgout_initv_plain(m, &c->mem, tk, id, iov, iovcnt, (uint32_t)len, rs, c->cfg.unsched_bytes);
+    if (rc == 0)
+        tk->data_sealed += sdp_msg_nrec((uint32_t)len, rs);
+    return rc;
+}
+
 static int check_send(struct sdp_core *c, struct sdp_peer *p, size_t len)
 {
     if (len > c->cfg.max_msg_len)
@@ -360,8 +409,8 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
     struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
     if (!r)
         return SDP_ELIMIT;
-    rc = sdp_msgout_initv(&r->out, &c->mem, seal_key(c, p, len, early), id, iov, iovcnt, (uint32_t)len,
-                          c->cfg.rec_size, c->cfg.unsched_bytes);
+    uint16_t rs = send_rec_size(c, p);
+    rc = out_init(c, &r->out, seal_key(c, p, len, early), id, iov, iovcnt, len, rs);
     if (rc != 0) {
         sdp_rpc_put(&c->rpcs, r);
         return rc;
@@ -373,7 +422,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
     r->cookie = cookie;
     p->nrpcs++;
     p->mem += r->out.alloc;
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.requests_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);
@@ -402,8 +451,8 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;
-    rc = sdp_msgout_initv(&r->out, &c->mem, seal_key(c, p, len, 0), rpc_id, iov, iovcnt, (uint32_t)len,
-                          c->cfg.rec_size, c->cfg.unsched_bytes);
+    uint16_t rs = send_rec_size(c, p);
+    rc = out_init(c, &r->out, seal_key(c, p, len, 0), rpc_id, iov, iovcnt, len, rs);
     if (rc != 0)
         return rc;
     sdp_core_tx_begin(c, r);
@@ -411,7 +460,7 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     p->mem += r->out.alloc;
     r->state = SDP_RPC_SRV_OUTGOING;
     sdp_rpc_heard(r);
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.responses_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);

@@ -68,6 +68,14 @@ struct sdp_core_config {
     uint64_t key_update_after;   /* seals per transmit key before an automatic key update (0:
                                     half the AEAD limit, 2^22 for AES-GCM); engines sending to
                                     the same peer each take their share (PROTOCOL.md 7) */
+    /* Provider family for peer keys ("kshim" picks kshim-aes128gcm /
+     * kshim-aes256gcm); NULL: the suite's default provider. */
+    const char *aead_family;
+    /* 1: keep outgoing messages as plaintext and let the layer below seal
+     * them (the kshim module on the send path): DATA segments leave
+     * sdp_core_output unsealed, cover whole records, and their descriptor
+     * names the records (docs/KSHIM.md).  Control packets stay sealed. */
+    int plain_records;
     struct sdp_core_allocator allocator; /* malloc/free when alloc is NULL */
 };
 
@@ -168,6 +176,15 @@ struct sdp_core_seg_desc {
     uint32_t seg_size;
     uint32_t npkts;
     uint8_t priority; /* 0-7, 7 highest: map to DSCP */
+    /* plain_records mode, DATA segments (plain 1): the records to seal,
+     * every datagram being SDP_DATA_HDR_LEN clear bytes then a slice of the
+     * message's wire bytes starting at wire_off, under seal_key with
+     * aad_flags.  seal_key NULL (its generation is gone): never send it. */
+    uint8_t plain, aad_flags;
+    const struct sdp_aead_key *seal_key;
+    uint64_t msg_id;
+    uint32_t msg_len, wire_off;
+    uint16_t rec_size;
 };
 int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
                     struct sdp_core_seg_desc *desc);

@@ -64,3 +64,20 @@ int sdp_core_send_response_iov(struct sdp_core *c, uint32_t peer, uint64_t rpc_i
         return (int)len;
     return sdp_core_send_response_v(c, peer, rpc_id, iov, iovcnt, (size_t)len, now);
 }
+
+const struct sdp_aead_key *sdp_core_peer_rx_key(const struct sdp_core *c, const struct sdp_core_addr *addr,
+                                                unsigned phase)
+{
+    const struct sdp_peer *p = sdp_core_peer_find(c, addr);
+    if (!p)
+        return NULL;
+    /* The most likely generation held for this phase; never derives one. */
+    uint32_t gens[3];
+    unsigned n = sdp_keys_rx_candidates(&p->keys, phase & 1u, 0, gens);
+    for (unsigned i = 0; i < n; i++) {
+        const struct sdp_rec_key *rk = &p->keys.rx[gens[i] % SDP_RX_GENS];
+        if (rk->prov && rk->generation == gens[i])
+            return rk->data;
+    }
+    return NULL;
+}

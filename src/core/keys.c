@@ -41,12 +41,14 @@ static void rx_wipe(struct sdp_peer_keys *k, unsigned slot)
     k->rx_idle[slot] = 0;
 }
 
-int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, uint64_t update_after)
+int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, const struct sdp_aead_provider *prov,
+                  uint64_t update_after)
 {
     memset(k, 0, sizeof(*k));
-    int rc = sdp_aead_find(pc->suite, NULL, pc->aead_flags, &k->prov);
+    int rc = prov ? 0 : sdp_aead_find(pc->suite, NULL, pc->aead_flags, &prov);
     if (rc != 0)
         return rc;
+    k->prov = prov;
     k->suite = pc->suite;
     k->update_after = update_after;
     k->sec = sdp_keymem_alloc(sizeof(*k->sec));
@@ -65,6 +67,7 @@ int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, u
 void sdp_keys_fini(struct sdp_peer_keys *k)
 {
     sdp_rec_key_clear(&k->tx);
+    sdp_rec_key_clear(&k->tx_prev);
     for (unsigned i = 0; i < SDP_RX_GENS; i++)
         sdp_rec_key_clear(&k->rx[i]);
     sdp_rec_key_clear(&k->early_tx);
@@ -85,7 +88,14 @@ int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
         rc = key_from_secret(k->prov, k->suite, next, gen, k->update_after, &nk);
     if (rc == 0) {
         memcpy(k->sec->tx, next, SDP_SECRET_LEN);
-        sdp_rec_key_clear(&k->tx);
+        if (k->keep_tx_prev) {
+            /* Pacing finished the generation before it (tx_live), unless the
+             * hard limit forced this update: then its last messages fail. */
+            sdp_rec_key_clear(&k->tx_prev);
+            k->tx_prev = k->tx;
+        } else {
+            sdp_rec_key_clear(&k->tx);
+        }
         k->tx = nk;
         sdp_keymem_wipe(&nk, sizeof(nk)); /* the struct only points at locked key objects */
         st->key_updates++;
@@ -119,6 +129,8 @@ void sdp_keys_tx_end(struct sdp_peer_keys *k, uint32_t gen)
 {
     if (k->tx_live[gen % SDP_RX_GENS] > 0)
         k->tx_live[gen % SDP_RX_GENS]--;
+    if (k->tx_prev.prov && k->tx_prev.generation == gen && k->tx_live[gen % SDP_RX_GENS] == 0)
+        sdp_rec_key_clear(&k->tx_prev);
 }
 
 void sdp_keys_tx_confirm(struct sdp_peer_keys *k, uint32_t gen)

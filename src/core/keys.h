@@ -27,6 +27,11 @@ struct sdp_peer_keys {
     uint64_t update_after;                    /* records per transmit key (0: half the limit) */
     struct sdp_peer_secrets *sec;             /* locked memory */
     struct sdp_rec_key tx;
+    /* plain_records mode only (keep_tx_prev): the previous generation,
+     * kept while our messages under it are unfinished, since the sealer
+     * below seals their retransmissions again. */
+    struct sdp_rec_key tx_prev;
+    uint8_t keep_tx_prev;
     uint32_t tx_live[SDP_RX_GENS];            /* our unfinished messages per generation (gen % 4) */
     uint32_t tx_confirmed;                    /* 1 + highest generation the peer authenticated (0: none) */
     uint32_t tx_want;                         /* generation asked for by sdp_core_key_update */
@@ -39,9 +44,11 @@ struct sdp_peer_keys {
     uint8_t early_open;                       /* early_rx accepts new messages */
 };
 
-/* Generation 0 from the installed secrets.  Errors: SDP_ENOMEM,
+/* Generation 0 from the installed secrets, with prov (NULL: the suite's
+ * default provider).  Errors: SDP_ENOMEM,
  * SDP_EUNAVAIL / SDP_EINSECURE (suite), SDP_ECRYPTO. */
-int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, uint64_t update_after);
+int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, const struct sdp_aead_provider *prov,
+                  uint64_t update_after);
 /* Wipe every key and secret; safe on a zeroed struct. */
 void sdp_keys_fini(struct sdp_peer_keys *k);
 

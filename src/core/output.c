@@ -137,10 +137,21 @@ static int output_ctl(struct sdp_core *c, uint8_t *buf, size_t cap, struct sdp_c
     desc->seg_size = sz;
     desc->npkts = n;
     desc->priority = SDP_PRIO_LEVELS - 1;
+    desc->plain = 0;
+    desc->seal_key = NULL;
     c->st.pkts_out += n;
     c->st.bytes_out += w;
     c->st.segs_out++;
     return (int)w;
+}
+
+/* Plaintext mode: the key object of the generation a message is under. */
+static const struct sdp_aead_key *plain_key(const struct sdp_peer_keys *k, const struct sdp_msgout *m)
+{
+    const struct sdp_rec_key *rk = (m->hdr_flags & SDP_F_EARLY) ? &k->early_tx
+                                   : k->tx.generation == m->gen ? &k->tx
+                                                               : &k->tx_prev;
+    return rk->prov && rk->generation == m->gen ? rk->data : NULL;
 }
 
 int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_seg_desc *desc)
@@ -163,6 +174,7 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         uint8_t uprio = sdp_msgout_unsched_prio(p->cutoffs, p->ncutoffs, r->out.msg_len);
         uint32_t npkts, seg, rtx;
         uint8_t prio;
+        uint32_t start = r->out.nrtx ? r->out.rtx[0].off : r->out.next_off;
         size_t w = sdp_msgout_build(&r->out, buf, cap, p->max_payload, uprio, &npkts, &seg, &prio, &rtx);
         sdp_core_send_update(c, r);
         if (w == 0)
@@ -172,6 +184,13 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         desc->seg_size = seg;
         desc->npkts = npkts;
         desc->priority = prio;
+        desc->plain = r->out.plain;
+        desc->aad_flags = r->out.hdr_flags & SDP_F_EARLY;
+        desc->seal_key = r->out.plain ? plain_key(&p->keys, &r->out) : NULL;
+        desc->msg_id = r->out.id;
+        desc->msg_len = r->out.msg_len;
+        desc->wire_off = start;
+        desc->rec_size = r->out.rec_size;
         c->st.pkts_out += npkts;
         c->st.out_by_type[SDP_PKT_DATA] += npkts;
         c->st.bytes_out += w;

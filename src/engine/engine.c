@@ -14,6 +14,7 @@
 
 #include "common/bytes.h"
 #include "engine/bufpool.h"
+#include "engine/kshim.h"
 #include "engine/steer.h"
 #include "wire/wire.h"
 #include "engine/udp.h"
@@ -85,6 +86,8 @@ struct sdp_engine {
     int cpu;
     int thread_rc;
 
+    struct sdp_kshim_eng *kshim; /* kernel record crypto, or NULL */
+
     struct sdp_engine_stats st;
 };
 
@@ -136,6 +139,10 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->ho_lock, NULL);
     e->cfg.core.engine_index = (uint8_t)cfg->index;
+    if (cfg->kshim) {
+        e->cfg.core.aead_family = "kshim";
+        e->cfg.core.plain_records = 1;
+    }
     int rc = 0;
     if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(SDP_BUFPOOL_CACHE_DEFAULT, &e->pool)) == 0)
         sdp_bufpool_allocator(e->pool, &e->cfg.core.allocator);
@@ -161,6 +168,8 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     if (rc)
         goto fail;
     if (cfg->count > 1 && cfg->index == 0 && (rc = sdp_steer_attach(e->fd, cfg->count)) != 0)
+        goto fail;
+    if (cfg->kshim && (rc = sdp_kshim_eng_new(e->fd, &e->kshim)) != 0)
         goto fail;
     e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (e->wake_fd < 0) {
@@ -386,9 +395,15 @@ static void on_recv(struct sdp_engine *e, struct io_uring_cqe *cqe, uint64_t now
         struct msghdr view = {.msg_control = io_uring_recvmsg_cmsg_firsthdr(o, &e->recv_tmpl),
                               .msg_controllen = o->controllen};
         uint16_t seg = view.msg_control ? sdp_udp_rx_seg_size(&view) : 0;
-        if (sdp_engine_addr(io_uring_recvmsg_name(o), o->namelen, &addr) == 0)
-            input_buffer(e, &addr, io_uring_recvmsg_payload(o, &e->recv_tmpl),
-                         io_uring_recvmsg_payload_length(o, cqe->res, &e->recv_tmpl), seg, now);
+        uint8_t *p = io_uring_recvmsg_payload(o, &e->recv_tmpl);
+        size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &e->recv_tmpl);
+        if (sdp_engine_addr(io_uring_recvmsg_name(o), o->namelen, &addr) == 0) {
+            if (e->kshim)
+                sdp_kshim_eng_rx_begin(e->kshim, e->core, &addr, p, len, seg);
+            input_buffer(e, &addr, p, len, seg, now);
+            if (e->kshim)
+                sdp_kshim_eng_rx_end(e->kshim);
+        }
     }
     sdp_bufring_recycle(&e->br, (unsigned)bid);
 }
@@ -415,7 +430,9 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
             break;
         if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
                             e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
-                            sdp_udp_tos_for_prio(d.priority)) != 0) {
+                            sdp_udp_tos_for_prio(d.priority)) != 0 ||
+            (d.plain && (!d.seal_key || !e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
+            /* Never plaintext without the module's descriptor. */
             e->st.send_errors++;
             continue;
         }
@@ -679,6 +696,7 @@ void sdp_engine_free(struct sdp_engine *e)
     }
     if (e->fd >= 0)
         close(e->fd);
+    sdp_kshim_eng_free(e->kshim);
     if (e->wake_fd >= 0)
         close(e->wake_fd);
     sdp_core_free(e->core);

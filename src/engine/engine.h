@@ -67,11 +67,15 @@ struct sdp_engine_cfg {
                        uint64_t now);
     size_t (*hs_output)(void *ctx, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_addr *to);
     void *deliver_ctx;                  /* context of the callbacks */
+    /* 1: record crypto in the kernel through the sdp_kshim module
+     * (engine/kshim.h); sdp_engine_new then fails with SDP_EUNAVAIL when
+     * the module is not loaded. */
+    int kshim;
 };
 
 /* Make the socket and core (call in group order: the socket joins the
  * reuseport group as member `index`).  Errors: SDP_ESYSTEM, SDP_ENOMEM,
- * SDP_EINVAL. */
+ * SDP_EINVAL, SDP_EUNAVAIL (kshim without the module). */
 int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out);
 void sdp_engine_free(struct sdp_engine *e);
 
