@@ -98,6 +98,7 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;
@@ -119,6 +120,7 @@ int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;
@@ -195,6 +197,7 @@ int sdp_rec_stream_begin(struct sdp_rec_key *rk, struct sdp_rec_stream *s, uint6
 
     if (rk == NULL || rk->prov == NULL || s == NULL || s->st == NULL || s->prov != rk->prov)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags; /* 0-RTT keys bind EARLY, as in sdp_rec_open */
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0)
         return SDP_EINVAL;

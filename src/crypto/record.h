@@ -32,6 +32,7 @@ struct sdp_rec_key {
     uint64_t seal_limit;   /* hard: sealing beyond fails with SDP_EKEYLIMIT */
     uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
     uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
+    uint8_t aad_flags;     /* bound into every record's AAD (SDP_F_EARLY for 0-RTT keys) */
 };
 
 /* Set up from derived traffic keys (copied into the provider's locked key
