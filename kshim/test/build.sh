@@ -28,5 +28,5 @@ mkdir -p "$obj/all"
 for f in "$repo"/src/*/*.c "$repo/tools/sdpcat.c"; do
   gcc -O2 -g -std=gnu11 -w "${inc[@]}" -c "$f" -o "$obj/all/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"
 done
-gcc -static -o "$sdpcat_out" "$obj"/all/*.o -lcrypto -lsodium -luring -lpthread 2> "$obj/ld.log" ||
+gcc -static -o "$sdpcat_out" "$obj"/all/*.o -lssl -lcrypto -lsodium -luring -lpthread 2> "$obj/ld.log" ||
   { cat "$obj/ld.log"; exit 1; }
