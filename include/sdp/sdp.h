@@ -281,6 +281,10 @@ struct sdp_stats {
     uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
     uint64_t handshakes_done, handshakes_failed, handshake_retries; /* retries: RETRY tokens sent */
     uint64_t waiting_for_keys; /* messages queued until a handshake completes (gauge) */
+    /* Received record bytes decrypted straight from the packets into the
+     * buffer sdp_recv hands out, and those that arrived out of order and
+     * were copied there first. */
+    uint64_t rx_bytes_direct, rx_bytes_copied;
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

@@ -586,6 +586,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->mem_used += cs.mem_used;
     st->rpcs_active += cs.rpcs_active;
     st->misdirected += es.misdirected;
+    st->rx_bytes_direct += cs.rx_bytes_direct;
+    st->rx_bytes_copied += cs.rx_bytes_inplace;
 }
 
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st)

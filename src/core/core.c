@@ -111,6 +111,7 @@ void sdp_core_free(struct sdp_core *c)
     }
     sdp_rpc_table_fini(&c->rpcs, &c->mem);
     sdp_sendq_fini(&c->sendq, &c->mem);
+    sdp_rec_streams_fini(&c->rx_streams);
     struct sdp_core_event ev;
     while (c->ev && sdp_core_next_event(c, &ev))
         sdp_core_release(c, ev.data);

@@ -247,6 +247,10 @@ struct sdp_core_stats {
     uint64_t grants_sent, granted_bytes, resends_sent, resends_recv;
     uint64_t busy_sent, unknown_sent, need_ack_sent, acks_sent;
     uint64_t records_sealed, records_opened;
+    /* Record bytes decrypted straight from packets into the delivered
+     * buffer, and those copied first and decrypted in place (out of order,
+     * or no stream free); rx_streams_busy: records that found none free. */
+    uint64_t rx_bytes_direct, rx_bytes_inplace, rx_streams_busy;
     uint64_t requests_sent, responses_sent, requests_delivered, responses_delivered;
     uint64_t rpcs_failed, client_timeouts, server_timeouts, restarts, server_acked;
     uint64_t key_updates;     /* our transmit generations advanced */

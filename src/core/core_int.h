@@ -39,6 +39,7 @@ struct sdp_core {
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
+    struct sdp_rec_streams rx_streams; /* streaming opens of incoming records (msgin.c) */
     struct sdp_core_stats st;
 };
 

@@ -184,9 +184,12 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     uint64_t room = c->cfg.peer_mem_limit > p->mem ? c->cfg.peer_mem_limit - p->mem : 0;
     size_t before = m->alloc;
     struct sdp_msgin_res res;
-    sdp_msgin_place(m, &c->mem, rk, d->offset, d->payload, d->payload_len, (size_t)(room + before), &res);
+    sdp_msgin_place(m, &c->mem, rk, &c->rx_streams, d->offset, d->payload, d->payload_len,
+                    (size_t)(room + before), &res);
     p->mem = p->mem - before + m->alloc;
     c->st.records_opened += res.opened;
+    c->st.rx_bytes_direct += res.direct;
+    c->st.rx_bytes_inplace += res.inplace;
     if (res.opened)
         sdp_peer_heard(p);
     if (res.new_bytes)

@@ -54,4 +54,5 @@ void sdp_core_get_stats(const struct sdp_core *c, struct sdp_core_stats *st)
     st->incoming_peak = c->grant.incoming_peak;
     st->events_pending = c->ev_n;
     st->ctlq_len = c->ctlq_n;
+    st->rx_streams_busy = c->rx_streams.exhausted;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "engine/bufpool.h"
 #include "engine/kshim.h"
 #include "engine/steer.h"
 #include "wire/wire.h"
@@ -77,6 +78,8 @@ struct sdp_engine {
     unsigned hs_n;
     uint64_t hs_exp;
 
+    struct sdp_bufpool *pool; /* the core's message buffers */
+
     pthread_t thread;
     int thread_running;
     atomic_int stop;
@@ -140,7 +143,11 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
         e->cfg.core.aead_family = "kshim";
         e->cfg.core.plain_records = 1;
     }
-    int rc = sdp_core_new(&e->cfg.core, &e->core);
+    int rc = 0;
+    if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(SDP_BUFPOOL_CACHE_DEFAULT, &e->pool)) == 0)
+        sdp_bufpool_allocator(e->pool, &e->cfg.core.allocator);
+    if (rc == 0)
+        rc = sdp_core_new(&e->cfg.core, &e->core);
     if (rc)
         goto fail;
     rc = SDP_ENOMEM;
@@ -693,6 +700,7 @@ void sdp_engine_free(struct sdp_engine *e)
     if (e->wake_fd >= 0)
         close(e->wake_fd);
     sdp_core_free(e->core);
+    sdp_bufpool_free(e->pool);
     free(e->tx);
     free(e->tx_mem);
     free(e->ho);

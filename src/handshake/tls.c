@@ -80,6 +80,7 @@ struct sdp_tls {
     int psk_unknown;      /* server: an identity we do not know */
     int early_offered;    /* client: our ClientHello carries early data */
     int hello_done;       /* ServerHello written (server: 0-RTT decided) or read */
+    int confirmed;        /* client: a ticket came, so the server finished too */
     int early_end;        /* server: early data phase over */
     size_t tkey_len;
     uint8_t tkey[TICKET_KEY_MAX];
@@ -175,6 +176,18 @@ static int alert_code(const struct sdp_tls *t, int desc)
     }
 }
 
+static const char *alert_meaning(int code)
+{
+    switch (code) {
+    case SDP_ECERTUNTRUSTED: return "peer does not trust our certificate, or wanted one";
+    case SDP_ECERTEXPIRED: return "peer finds our certificate expired or not yet valid";
+    case SDP_ECERTNAME: return "our certificate lacks the name the peer expected";
+    case SDP_EPIN: return "our certificate is not the one the peer pinned";
+    case SDP_EPSK: return "peer reports a PSK mismatch";
+    default: return "peer aborted the handshake";
+    }
+}
+
 /* An OpenSSL call failed (r <= 0): 0 when it only wants more input,
  * else the failure's code, recorded once. */
 static int ssl_failed(struct sdp_tls *t, int r)
@@ -185,7 +198,7 @@ static int ssl_failed(struct sdp_tls *t, int r)
         return 0;
     }
     int binder = 0, nocert = 0;
-    char last[160] = "";
+    char first[160] = "";
     unsigned long ec;
     while ((ec = ERR_get_error()) != 0) {
         if (ERR_GET_LIB(ec) == ERR_LIB_SSL && ERR_GET_REASON(ec) == SSL_R_BINDER_DOES_NOT_VERIFY)
@@ -193,16 +206,16 @@ static int ssl_failed(struct sdp_tls *t, int r)
         if (ERR_GET_LIB(ec) == ERR_LIB_SSL &&
             ERR_GET_REASON(ec) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
             nocert = 1;
-        if (last[0] == '\0')
-            ERR_error_string_n(ec, last, sizeof last);
+        if (first[0] == '\0')
+            ERR_error_string_n(ec, first, sizeof first);
     }
     if (t->err)
         return t->err;
     if (t->verify_err)
         set_fail(t, t->verify_err, "%s", t->vdetail);
     else if (t->alert_in >= 0)
-        set_fail(t, alert_code(t, t->alert_in), "peer sent alert: %s",
-                 SSL_alert_desc_string_long(t->alert_in));
+        set_fail(t, alert_code(t, t->alert_in), "%s (peer sent alert: %s)",
+                 alert_meaning(alert_code(t, t->alert_in)), SSL_alert_desc_string_long(t->alert_in));
     else if (binder && t->psk_unknown)
         set_fail(t, SDP_EPSK, "%s", "client offered a PSK identity we do not know");
     else if (binder)
@@ -212,7 +225,12 @@ static int ssl_failed(struct sdp_tls *t, int r)
     else if (e == SSL_ERROR_ZERO_RETURN)
         set_fail(t, SDP_EHANDSHAKE, "%s", "peer closed the connection");
     else
-        set_fail(t, SDP_EHANDSHAKE, "%s", last[0] ? last : "TLS handshake failed");
+        set_fail(t, SDP_EHANDSHAKE, "%s", first[0] ? first : "TLS handshake failed");
+    if (t->alert_in < 0 && t->alert_out >= 0) {
+        size_t n = strlen(t->detail);
+        snprintf(t->detail + n, sizeof t->detail - n, " (we sent alert: %s)",
+                 SSL_alert_desc_string_long(t->alert_out));
+    }
     return t->err;
 }
 
@@ -231,14 +249,21 @@ static void info_cb(const SSL *ssl, int where, int ret)
 }
 
 /* A server has decided 0-RTT once its ServerHello is written; a client
- * knows the server took its ClientHello once it reads one. */
+ * knows the server took its ClientHello once it reads one, and that the
+ * server completed once it reads a ticket. */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
     struct sdp_tls *t = tls_of(ssl);
-    if (t != NULL && write_p == t->server && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-        ((const uint8_t *)buf)[0] == SSL3_MT_SERVER_HELLO)
+    if (t == NULL || content_type != SSL3_RT_HANDSHAKE || len == 0)
+        return;
+    uint8_t type = ((const uint8_t *)buf)[0];
+    if (write_p == t->server && type == SSL3_MT_SERVER_HELLO)
         t->hello_done = 1;
+    /* Tickets are sent under the application keys once the server checked
+     * our Finished (and certificate): decrypted here, so authentic. */
+    if (!write_p && !t->server && type == SSL3_MT_NEWSESSION_TICKET)
+        t->confirmed = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1002,6 +1027,11 @@ size_t sdp_tls_output(struct sdp_tls *t, uint8_t *buf, size_t cap)
 int sdp_tls_done(const struct sdp_tls *t)
 {
     return t->done && !t->err;
+}
+
+int sdp_tls_confirmed(const struct sdp_tls *t)
+{
+    return sdp_tls_done(t) && (t->server || t->confirmed);
 }
 
 int sdp_tls_error(const struct sdp_tls *t)

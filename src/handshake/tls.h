@@ -104,6 +104,12 @@ size_t sdp_tls_output(struct sdp_tls *t, uint8_t *buf, size_t cap);
 /* 1 once the handshake completed (keys may be exported), else 0; back to
  * 0 if it fails afterwards (see sdp_tls_input). */
 int sdp_tls_done(const struct sdp_tls *t);
+/* 1 once done and the peer is known to be done too: a server at done; a
+ * client once the server's first ticket arrived (servers always send one
+ * after accepting the client's Finished and certificate).  A client that
+ * must not act on a handshake the server may still refuse (mutual TLS)
+ * waits for this instead of done. */
+int sdp_tls_confirmed(const struct sdp_tls *t);
 /* 0 while not failed; else SDP_ECERTUNTRUSTED, SDP_ECERTEXPIRED,
  * SDP_ECERTNAME, SDP_EPIN, SDP_EPSK, SDP_EHANDSHAKE (anything else,
  * including an alert from the peer that maps to none of those).  The peer
@@ -124,7 +130,8 @@ int sdp_tls_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t tx[SDP_SEC
  * client's early data was accepted (replays of a ticket are refused by
  * OpenSSL's anti-replay, so an early secret is exported at most once per
  * ticket).  SDP_EUNAVAIL when there is no 0-RTT on this attempt,
- * SDP_EAGAIN when it is not decided yet.  The suite is the ticket's.  A
+ * SDP_EAGAIN when it is not decided yet (a server whose handshake failed:
+ * SDP_EUNAVAIL).  The suite is the ticket's.  A
  * client's early secret stays exportable whether or not the server
  * accepts; sdp_tls_early_accepted says whether it may be used. */
 int sdp_tls_early_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t secret[SDP_SECRET_LEN]);

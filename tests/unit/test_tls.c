@@ -292,8 +292,10 @@ Test(tls, ca_and_dns_name)
         enum sdp_cipher su;
         cr_assert_eq(sdp_tls_export(c, &su, a, b), SDP_EAGAIN);
         cr_assert_eq(sdp_tls_done(c), 0);
+        cr_assert_eq(sdp_tls_confirmed(c), 0);
         pump(c, s);
         expect_ok(c, s);
+        cr_assert(sdp_tls_confirmed(c) && sdp_tls_confirmed(s));
         cr_assert_eq(expect_keys(c, s, NULL), SDP_CIPHER_AES128GCM);
         cr_assert_str_eq(sdp_tls_peer_identity(c), "sdp-server");
         cr_assert_str_eq(sdp_tls_peer_identity(s), ""); /* clients not verified */
@@ -343,9 +345,13 @@ Test(tls, mutual_tls)
     scfg.ca_file = path("ca.pem");
     scfg.verify_clients = 1;
     struct sdp_tls_ctx *cc = mkctx(&ccfg), *sc = mkctx(&scfg);
-    struct sdp_tls *c, *s;
-    run(cc, sc, "sdp.test", &c, &s);
+    struct sdp_tls *c = mk(cc, SDP_TLS_CLIENT, "sdp.test", NULL), *s = mk(sc, SDP_TLS_SERVER, NULL, NULL);
+    move(c, s, 0, 0, NULL, NULL);
+    move(s, c, 1, 0, NULL, NULL);
+    cr_assert(sdp_tls_done(c) && !sdp_tls_confirmed(c), "done, but the server has yet to judge us");
+    pump(c, s);
     expect_ok(c, s);
+    cr_assert(sdp_tls_confirmed(c));
     expect_keys(c, s, NULL);
     cr_assert_str_eq(sdp_tls_peer_identity(s), "sdp-client");
     cr_assert_str_eq(sdp_tls_peer_identity(c), "sdp-server");
@@ -605,7 +611,9 @@ static void client_cert_refused(const char *client_leaf)
     move(c, s, 0, 0, NULL, NULL);
     move(s, c, 1, 0, NULL, NULL);
     cr_assert(sdp_tls_done(c), "client done before the server's verdict");
+    cr_assert_eq(sdp_tls_confirmed(c), 0);
     pump(c, s);
+    cr_assert_eq(sdp_tls_confirmed(c), 0);
     expect_fail(c, SDP_ECERTUNTRUSTED, s, SDP_ECERTUNTRUSTED);
     cr_assert_str_eq(sdp_tls_peer_identity(c), "");
     sdp_tls_free(c);
