@@ -4,7 +4,7 @@
 # prints "KSHIM-RESULT: N passed, 0 failed".
 #
 # Usage: tests/kshim/run-guest-tests.sh [WORKDIR]
-# Env: KSHIM_NO_INSTALL=1 to never call apt-get; KSHIM_QEMU_TIMEOUT (s, default 420);
+# Env: KSHIM_NO_INSTALL=1 to never call apt-get; KSHIM_QEMU_TIMEOUT (s, default 600);
 #      KSHIM_APPEND="KT_ONLY=uring" runs one test program (the init's environment).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,7 +78,7 @@ fi
 # 6. Boot. Never -enable-kvm (this host's KVM cannot run a stock kernel); qemu
 # exits 0 whatever happens, so the verdict is the guest's result line.
 log "booting the guest"
-timeout "${KSHIM_QEMU_TIMEOUT:-420}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 \
+timeout "${KSHIM_QEMU_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 \
   -smp 2 -nographic -no-reboot -kernel "$work/vmlinux-$V" -initrd "$work/initramfs.gz" \
   -append "console=ttyS0 quiet loglevel=4 oops=panic panic=-1 rdinit=/init ${KSHIM_APPEND:-}" \
   > "$work/console.log" 2>&1 || true
