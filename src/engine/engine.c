@@ -144,7 +144,10 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
         e->cfg.core.plain_records = 1;
     }
     int rc = 0;
-    if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(SDP_BUFPOOL_CACHE_DEFAULT, &e->pool)) == 0)
+    /* A cache beyond what the core may hold would only keep memory idle. */
+    size_t cache = e->cfg.core.mem_limit < SDP_BUFPOOL_CACHE_DEFAULT ? (size_t)e->cfg.core.mem_limit
+                                                                      : SDP_BUFPOOL_CACHE_DEFAULT;
+    if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(cache, &e->pool)) == 0)
         sdp_bufpool_allocator(e->pool, &e->cfg.core.allocator);
     if (rc == 0)
         rc = sdp_core_new(&e->cfg.core, &e->core);
