@@ -157,6 +157,16 @@ int sdp_local_addr(sdp_socket *s, struct sockaddr_storage *addr, socklen_t *addr
 int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, enum sdp_cipher cipher,
                       const uint8_t tx_secret[SDP_SECRET_LEN], const uint8_t rx_secret[SDP_SECRET_LEN]);
 
+/* Move our keys for a peer to the next generation (docs/PROTOCOL.md 7), in
+ * every engine: as soon as the peer can follow (it has authenticated
+ * something under the current keys and nothing we sent under the previous
+ * ones is still in flight), which may be later than this call.  Keys also
+ * update by themselves well before the AEAD usage limits; this is for
+ * applications with their own policy.  RPCs in flight are unaffected.
+ * Errors: SDP_EINVAL (address), SDP_ENOKEY (no such peer: install its keys
+ * first), SDP_ENOMEM or SDP_ECRYPTO (the current keys stay; try again). */
+int sdp_key_update(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
+
 /* Default secrets for every peer that has none: each peer's secrets are
  * derived from them and from both addresses (docs/API.md), so no two peers
  * share a key.  The socket must be bound to a specific address (not a
@@ -231,6 +241,7 @@ struct sdp_stats {
     uint64_t records_sealed, records_opened;
     uint64_t mem_used, rpcs_active;
     uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
+    uint64_t key_updates, peer_key_updates; /* generations we moved to / peers moved to (per engine) */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how
