@@ -14,6 +14,7 @@
 #include "core/sendq.h"
 
 #define SDP_CTL_SLOT 96 /* largest control packet: ACK of 8 ids, 88 bytes */
+#define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {
     struct sdp_core_config cfg;
@@ -39,6 +40,7 @@ struct sdp_core {
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
+    uint8_t *trial;                 /* a record's plaintext when trying generations (SDP_TRIAL_MAX) */
     struct sdp_core_stats st;
 };
 

@@ -137,20 +137,17 @@ unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, i
     if (new_msg) {
         /* The sender's pacing (PROTOCOL.md 7.1): a message we have not
          * seen yet is under cur - 1, cur or cur + 1.  Of the other phase,
-         * one sealed before the sender moved on is the likelier soon after
-         * we moved on ourselves: the next generation cannot come before
-         * the sender heard that we have the current one. */
+         * the previous generation is the likelier: any number of messages
+         * sealed under it may still come (a sender sends the shortest
+         * first), while the first one under the next makes it current. */
         if ((cur & 1u) == phase) {
             gens[n++] = cur;
             return n;
         }
-        int old = cur >= 1 && rx_held(k, cur - 1);
-        if (old && k->rx_age < 2)
+        if (cur >= 1 && rx_held(k, cur - 1))
             gens[n++] = cur - 1;
         if (next_ok)
             gens[n++] = cur + 1;
-        if (old && k->rx_age >= 2)
-            gens[n++] = cur - 1;
         return n;
     }
     if ((cur & 1u) == phase) {
@@ -202,7 +199,6 @@ int sdp_keys_rx_authed(struct sdp_peer_keys *k, uint32_t gen, struct sdp_core_st
     if (gen != k->rx_cur + 1 || !rx_held(k, gen))
         return 0;
     k->rx_cur = gen;
-    k->rx_age = 0;
     st->rx_key_updates++;
     return 1;
 }
@@ -222,8 +218,6 @@ void sdp_keys_rx_end(struct sdp_peer_keys *k, uint32_t gen)
 unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st)
 {
     unsigned held = 0;
-    if (k->rx_age < UINT32_MAX)
-        k->rx_age++;
     for (unsigned s = 0; s < SDP_RX_GENS; s++) {
         struct sdp_rec_key *rk = &k->rx[s];
         /* The previous generation stays while this one is current: the

@@ -34,7 +34,6 @@ struct sdp_peer_keys {
     uint32_t rx_live[SDP_RX_GENS];            /* messages authenticated under it, unfinished */
     uint8_t rx_idle[SDP_RX_GENS];             /* ticks an older generation has had none */
     uint32_t rx_cur;                          /* highest generation authenticated */
-    uint32_t rx_age;                          /* ticks since rx_cur was adopted */
     struct sdp_rec_key early_tx, early_rx;    /* 0-RTT: installed when .prov != NULL */
     uint32_t early_live;                      /* early messages authenticated, unfinished */
     uint8_t early_open;                       /* early_rx accepts new messages */
