@@ -172,6 +172,16 @@ int sdp_local_addr(sdp_socket *s, struct sockaddr_storage *addr, socklen_t *addr
 int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, enum sdp_cipher cipher,
                       const uint8_t tx_secret[SDP_SECRET_LEN], const uint8_t rx_secret[SDP_SECRET_LEN]);
 
+/* Move our keys for a peer to the next generation (docs/PROTOCOL.md 7), in
+ * every engine: as soon as the peer can follow (it has authenticated
+ * something under the current keys and nothing we sent under the previous
+ * ones is still in flight), which may be later than this call.  Keys also
+ * update by themselves well before the AEAD usage limits; this is for
+ * applications with their own policy.  RPCs in flight are unaffected.
+ * Errors: SDP_EINVAL (address), SDP_ENOKEY (no such peer: install its keys
+ * first), SDP_ENOMEM or SDP_ECRYPTO (the current keys stay; try again). */
+int sdp_key_update(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
+
 /* Default secrets for every peer that has none: each peer's secrets are
  * derived from them and from both addresses (docs/API.md), so no two peers
  * share a key.  The socket must be bound to a specific address (not a
@@ -245,6 +255,7 @@ struct sdp_msg {
     socklen_t peer_len;
     uint32_t priv_engine; /* private: where the RPC lives */
     uint32_t priv_peer;
+    uint32_t priv_session; /* private: the peer's session it belongs to */
 };
 
 /* Receive the next message.  timeout_ms: -1 blocks, 0 polls.
@@ -285,6 +296,7 @@ struct sdp_stats {
      * buffer sdp_recv hands out, and those that arrived out of order and
      * were copied there first. */
     uint64_t rx_bytes_direct, rx_bytes_copied;
+    uint64_t key_updates, peer_key_updates; /* generations we moved to / peers moved to (per engine) */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

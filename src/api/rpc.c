@@ -100,7 +100,12 @@ int sdp_replyv(sdp_socket *s, const struct sdp_msg *req, const struct iovec *iov
         return SDP_ETOOBIG;
     struct sdp_engine *e = s->eng[req->priv_engine];
     sdp_engine_lock(e);
-    rc = sdp_core_send_response_iov(sdp_engine_core(e), req->priv_peer, req->rpc_id, iov, iovcnt,
+    /* A request of a session that was replaced since (the peer handshook
+     * again) must not be answered: the new session may reuse its id. */
+    if (sdp_core_peer_session(sdp_engine_core(e), req->priv_peer) != req->priv_session)
+        rc = SDP_EUNKNOWN;
+    else
+        rc = sdp_core_send_response_iov(sdp_engine_core(e), req->priv_peer, req->rpc_id, iov, iovcnt,
                                     sdp_engine_now());
     sdp_engine_unlock(e);
     if (rc == 0)

@@ -25,6 +25,7 @@
 #include "core/core_ext.h"
 #include "crypto/aead_kshim.h"
 #include "crypto/keymem.h"
+#include "crypto/record.h"
 #include "crypto/keysched.h"
 #include "engine/engine.h"
 #include "engine/steer.h"
@@ -146,6 +147,7 @@ static void deliver(void *ctx, struct sdp_engine *e, const struct sdp_core_event
     m.len = ev->len;
     m.priv_engine = sdp_engine_index(e);
     m.priv_peer = ev->peer;
+    m.priv_session = ev->session;
     pthread_mutex_lock(&s->peers_lock);
     if (ev->peer < s->npeers) {
         memcpy(&m.peer, s->peers[ev->peer].addr.bytes, s->peers[ev->peer].addr.len);
@@ -358,6 +360,24 @@ int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer
     return rc < 0 ? rc : 0;
 }
 
+int sdp_key_update(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sdp_core_addr a;
+    if (!s || !peer || sdp_engine_addr(peer, peer_len, &a) != 0)
+        return SDP_EINVAL;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, &a), rc = idx < 0 ? SDP_ENOKEY : 0;
+    pthread_mutex_unlock(&s->peers_lock);
+    /* Every engine's core: each follows its own pace (PROTOCOL.md 7.3). */
+    for (unsigned i = 0; i < s->n && rc == 0; i++)
+        rc = sdp_core_key_update(sdp_engine_core(s->eng[i]), (uint32_t)idx);
+    unlock_all(s);
+    for (unsigned i = 0; i < s->n; i++)
+        sdp_engine_wake(s->eng[i]);
+    return rc;
+}
+
 int sdp_set_default_keys(sdp_socket *s, enum sdp_cipher cipher, const uint8_t tx_secret[SDP_SECRET_LEN],
                          const uint8_t rx_secret[SDP_SECRET_LEN])
 {
@@ -453,6 +473,9 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.core.unsched_bytes = c.unsched_bytes;
         ec.core.grant_window = c.unsched_bytes;
         ec.core.timeout_ticks = c.rpc_timeout_ms * 1000000ull / ec.core.tick_ns;
+        /* Every engine seals under the peer's same keys: each takes its
+         * share of the update threshold (docs/PROTOCOL.md 7.3). */
+        ec.core.key_update_after = (SDP_AESGCM_SEAL_LIMIT / 2) / s->n;
         if (ec.core.timeout_ticks < 2 * ec.core.resend_ticks)
             ec.core.timeout_ticks = 2 * ec.core.resend_ticks;
         ec.deliver = deliver;
@@ -573,6 +596,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->timeouts += cs.client_timeouts + cs.server_timeouts;
     st->retransmitted_pkts += cs.rtx_pkts;
     st->grants_sent += cs.grants_sent;
+    st->key_updates += cs.key_updates;
+    st->peer_key_updates += cs.rx_key_updates;
     st->resends_sent += cs.resends_sent;
     st->drops_total += cs.drops_total;
     st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];

@@ -86,9 +86,10 @@ int sdp_core_new(const struct sdp_core_config *cfg, struct sdp_core **out)
     uint64_t want = cfg->replay_window > cfg->max_rpcs_per_peer ? cfg->replay_window : cfg->max_rpcs_per_peer;
     c->replay_words = sdp_replay_words_for(want);
     c->replay_bits = sdp_mem_table(&c->mem, (size_t)cfg->max_peers * c->replay_words, sizeof(uint64_t));
+    c->trial = sdp_mem_table(&c->mem, SDP_TRIAL_MAX, 1);
     c->ev_cap = 64;
     c->ev = sdp_mem_table(&c->mem, c->ev_cap, sizeof(*c->ev));
-    if (!c->peers || !c->peer_hash || !c->replay_bits || !c->ctlq || !c->ctlq_peer || !c->ctlq_len || !c->ev ||
+    if (!c->peers || !c->peer_hash || !c->trial || !c->replay_bits || !c->ctlq || !c->ctlq_peer || !c->ctlq_len || !c->ev ||
         sdp_rpc_table_init(&c->rpcs, &c->mem, cfg->max_rpcs) != 0 ||
         sdp_sendq_init(&c->sendq, &c->mem, cfg->max_rpcs) != 0) {
         sdp_core_free(c);
@@ -127,6 +128,7 @@ void sdp_core_free(struct sdp_core *c)
     sdp_mem_table_free(&mem, c->ctlq_peer, c->cfg.ctlq_cap, sizeof(uint32_t));
     sdp_mem_table_free(&mem, c->ctlq_len, c->cfg.ctlq_cap, sizeof(uint16_t));
     sdp_mem_table_free(&mem, c->ev, c->ev_cap, sizeof(*c->ev));
+    sdp_mem_table_free(&mem, c->trial, SDP_TRIAL_MAX, 1);
     mem.a.free(mem.a.ctx, c, sizeof(*c));
 }
 

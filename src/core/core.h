@@ -264,7 +264,8 @@ struct sdp_core_stats {
     uint64_t mem_used, mem_peak, table_bytes;
     uint64_t rpcs_active, peers, unauth_msgs, unauth_bytes;
     uint64_t incoming, incoming_peak, events_pending, ctlq_len;
-    uint64_t rx_old_keys;     /* older receive generations still held, all peers */
+    uint64_t rx_old_keys;     /* receive generations before the previous one still held
+                                 (messages begun under them unfinished), all peers */
     uint64_t tx_gen_max, rx_gen_max; /* highest generation of any peer */
 };
 void sdp_core_get_stats(const struct sdp_core *core, struct sdp_core_stats *st);

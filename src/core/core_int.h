@@ -14,6 +14,7 @@
 #include "core/sendq.h"
 
 #define SDP_CTL_SLOT 96 /* largest control packet: ACK of 8 ids, 88 bytes */
+#define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {
     struct sdp_core_config cfg;
@@ -40,6 +41,7 @@ struct sdp_core {
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
     struct sdp_rec_streams rx_streams; /* streaming opens of incoming records (msgin.c) */
+    uint8_t *trial;                 /* a record's plaintext when trying generations (SDP_TRIAL_MAX) */
     struct sdp_core_stats st;
 };
 

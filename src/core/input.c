@@ -35,6 +35,7 @@ static int msgin_start(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
                        const struct sdp_data *d, uint8_t kf)
 {
     r->in_flags = kf;
+    r->in_try = 0;
     int rc = sdp_msgin_init(&r->in, &c->mem, mid, d->msg_len, d->rec_size,
                             min_u32(d->unsched, (uint32_t)sdp_msg_wire_len(d->msg_len, d->rec_size)));
     if (rc != 0)
@@ -153,7 +154,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
 
     /* The key: a message is sealed whole under one generation, so once a
      * record opened the message keeps it; before that the header's flags
-     * (not authenticated) name it: the current or the next generation
+     * (not authenticated) narrow it down to one or two candidates
      * (PROTOCOL.md 7.2). */
     if (kf != r->in_flags) {
         if (m->authed)
@@ -169,8 +170,23 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     } else {
         uint32_t gens[3];
         unsigned n = sdp_keys_rx_candidates(&p->keys, kf & SDP_F_KEY_PHASE, 1, gens);
-        if (n > 0) {
-            gen = gens[0];
+        /* A first record whole in this packet (short messages) is tried
+         * under each candidate aside, so a wrong guess costs no round trip. */
+        uint32_t rl0 = sdp_rec_len(d->msg_len, d->rec_size, 0);
+        if (n > 1 && d->offset == 0 && rl0 <= SDP_TRIAL_MAX && d->payload_len >= rl0 + SDP_TAG_LEN) {
+            for (unsigned i = 0; i < n; i++) {
+                struct sdp_rec_key *tk = sdp_keys_rx_key(&p->keys, gens[i], &c->st);
+                if (tk && sdp_rec_open(tk, mid, d->msg_len, d->rec_size, 0, 0, d->payload, d->payload + rl0,
+                                       c->trial) == 0) {
+                    r->in_try = (uint8_t)i;
+                    break;
+                }
+            }
+        }
+        /* Each failed first record (asked for again at once) tries the
+         * next candidate: the phase bit alone cannot tell them apart. */
+        for (unsigned i = 0; i < n && !rk; i++) {
+            gen = gens[(r->in_try + i) % n];
             rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
         }
         r->in_gen = gen;
@@ -196,6 +212,8 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         sdp_rpc_heard(r);
     if (res.gapdrop)
         sdp_core_drop(c, SDP_DROP_GAPS, 0);
+    if (res.nfailed && !m->authed)
+        r->in_try++;
     for (uint32_t i = 0; i < res.nfailed; i++) {
         sdp_core_drop(c, SDP_DROP_REC_AUTH, 0);
         if (i < 4) {
@@ -235,6 +253,12 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         }
         if (m->wire_len > m->unsched)
             sdp_grant_add(&c->grant, &m->g, m->wire_len, m->unsched, m->received);
+        /* Opened at a second guess of its generation: what came meanwhile
+         * beyond its first record was dropped, ask for it now rather than
+         * wait for a probe (rationed under load). */
+        uint32_t moff, mlen;
+        if (r->in_try && !res.complete && sdp_msgin_missing(m, m->unsched, &moff, &mlen))
+            sdp_core_ctl_resend(c, p, r->id, moff, mlen, SDP_PRIO_LEVELS - 1);
     }
     if (res.complete) {
         deliver(c, p, r);

@@ -145,13 +145,20 @@ unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, i
     unsigned n = 0;
     unsigned s = RX_SLOT(cur + 1);
     const struct sdp_rec_key *ns = &k->rx[s];
-    int next_ok = ns->prov == NULL || ns->generation == cur + 1 || k->rx_live[s] == 0;
+    int next_ok = ns->prov == NULL || ns->generation == cur + 1 || (k->rx_live[s] == 0 && ns->generation + 1 < cur);
     if (new_msg) {
-        /* The sender's pacing (PROTOCOL.md 7.1) starts no message under a
-         * generation older than our current one. */
-        if ((cur & 1u) == phase)
+        /* The sender's pacing (PROTOCOL.md 7.1): a message we have not
+         * seen yet is under cur - 1, cur or cur + 1.  Of the other phase,
+         * the previous generation is the likelier: any number of messages
+         * sealed under it may still come (a sender sends the shortest
+         * first), while the first one under the next makes it current. */
+        if ((cur & 1u) == phase) {
             gens[n++] = cur;
-        else if (next_ok)
+            return n;
+        }
+        if (cur >= 1 && rx_held(k, cur - 1))
+            gens[n++] = cur - 1;
+        if (next_ok)
             gens[n++] = cur + 1;
         return n;
     }
@@ -182,7 +189,7 @@ struct sdp_rec_key *sdp_keys_rx_key(struct sdp_peer_keys *k, uint32_t gen, struc
     if (k->rx[s].prov != NULL) {
         /* An old generation in the slot: gone now if it has drained (its
          * grace for late control packets is cut short), else no room. */
-        if (k->rx_live[s] != 0)
+        if (k->rx_live[s] != 0 || k->rx[s].generation + 1 >= k->rx_cur)
             return NULL;
         rx_wipe(k, s);
         st->rx_keys_wiped++;
@@ -225,7 +232,10 @@ unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st)
     unsigned held = 0;
     for (unsigned s = 0; s < SDP_RX_GENS; s++) {
         struct sdp_rec_key *rk = &k->rx[s];
-        if (rk->prov == NULL || rk->generation >= k->rx_cur)
+        /* The previous generation stays while this one is current: the
+         * sender may still start messages under it until it moves on
+         * again, which its next phase will tell us (PROTOCOL.md 7.2). */
+        if (rk->prov == NULL || rk->generation + 1 >= k->rx_cur)
             continue;
         if (k->rx_live[s] > 0) {
             k->rx_idle[s] = 0;
@@ -245,7 +255,7 @@ unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k)
 {
     unsigned held = 0;
     for (unsigned s = 0; s < SDP_RX_GENS; s++)
-        if (k->rx[s].prov != NULL && k->rx[s].generation < k->rx_cur)
+        if (k->rx[s].prov != NULL && k->rx[s].generation + 1 < k->rx_cur)
             held++;
     return held;
 }

@@ -59,8 +59,8 @@ int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st);
 /* Advance if it is wanted (update_after seals, or asked for) and allowed:
  * the peer authenticated something under the current generation, and none
  * of our messages under the previous one is unfinished (so a message the
- * peer has not seen yet is never older than its current generation, and
- * it needs at most three receive slots, PROTOCOL.md 7.1).
+ * peer has not seen yet is at most one generation older than the peer's
+ * current one, and it needs at most four receive slots, PROTOCOL.md 7.1).
  * A key that could not seal `more` records more advances regardless.
  * 0 or an error as above. */
 int sdp_keys_tx_maybe_update(struct sdp_peer_keys *k, uint64_t more, struct sdp_core_stats *st);
@@ -75,10 +75,9 @@ static inline uint8_t sdp_keys_tx_phase(const struct sdp_peer_keys *k)
 }
 
 /* Receive: the generations a packet with KEY_PHASE = phase may be under,
- * the most likely first (the current one, or for the other phase the
- * older ones held, then the next).  new_msg: the first record of a
- * message, which only the current or the next generation can have sealed.
- * Returns how many (0 to 3). */
+ * the most likely first.  new_msg: a message not yet authenticated, which
+ * only the previous, current or next generation can have sealed.  Returns
+ * how many (0 to 3). */
 unsigned sdp_keys_rx_candidates(const struct sdp_peer_keys *k, unsigned phase, int new_msg, uint32_t gens[3]);
 /* The key of a candidate generation, deriving the next one (into its free
  * slot, nothing else changes) on first use; NULL when it cannot be had. */
@@ -89,11 +88,12 @@ int sdp_keys_rx_authed(struct sdp_peer_keys *k, uint32_t gen, struct sdp_core_st
 /* A message authenticated under gen begins / finishes. */
 void sdp_keys_rx_begin(struct sdp_peer_keys *k, uint32_t gen);
 void sdp_keys_rx_end(struct sdp_peer_keys *k, uint32_t gen);
-/* Per tick: wipe older generations that have had nothing live for two
- * ticks (the grace lets control packets the network reordered behind a
- * newer generation's still open).  Returns the older generations held. */
+/* Per tick: wipe generations older than the previous one that have had
+ * nothing live for two ticks (the grace lets control packets the network
+ * reordered behind a newer generation's still open).  Returns the
+ * generations older than the previous one still held. */
 unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st);
-/* Older receive generations held now. */
+/* Receive generations older than the previous one held now. */
 unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k);
 
 /* 0-RTT.  dir: SDP_CORE_KEY_TX or SDP_CORE_KEY_RX. */

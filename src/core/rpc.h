@@ -34,6 +34,7 @@ struct sdp_rpc {
     uint32_t in_gen;        /* generation the incoming message opened (or is tried) under */
     uint8_t in_flags;       /* its KEY_PHASE and EARLY header flags */
     uint8_t in_counted;     /* counted live under in_gen (or the early key) */
+    uint8_t in_try;         /* failed first-record opens: picks the next candidate generation */
     uint32_t silent_ticks;
     uint32_t since_probe;   /* ticks since our last RESEND/NEED_ACK for it */
     uint32_t probes;        /* probes for it since we last heard about it */

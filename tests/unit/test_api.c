@@ -249,6 +249,30 @@ Test(api, many_clients_one_server, .timeout = 120)
     server_stop(&sv);
 }
 
+Test(api, key_update_in_every_engine, .timeout = 60)
+{
+    struct server sv;
+    server_start(&sv, 2);
+    sdp_socket *c = client_open(2);
+    struct sockaddr_in nobody = sv.addr;
+    nobody.sin_port = htons(1);
+    cr_assert_eq(sdp_key_update(c, (struct sockaddr *)&nobody, sizeof(nobody)), SDP_ENOKEY);
+    for (uint64_t i = 0; i < 20; i++)
+        roundtrip(c, &sv.addr, 3000, i);
+    /* Both engines had traffic: each moves on at once. */
+    cr_assert_eq(sdp_key_update(c, (struct sockaddr *)&sv.addr, sizeof(sv.addr)), 0);
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.key_updates, 2);
+    for (uint64_t i = 20; i < 60; i++)
+        roundtrip(c, &sv.addr, 70000, i);
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.peer_key_updates, 2, "the server followed in both engines");
+    cr_assert_eq(st.drops_auth, 0);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
 Test(api, no_keys_no_send)
 {
     struct sockaddr_in a;
