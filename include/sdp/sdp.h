@@ -130,6 +130,12 @@ struct sdp_config {
     uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
     uint32_t unsched_bytes;   /* sent before any grant: 60000 */
     uint32_t rpc_timeout_ms;  /* silence before an RPC fails, once its probes went unanswered: 1000 ms */
+    /* Inline mode: a blocking sdp_recv / sdp_process polls for this long
+     * before it sleeps, saving a sleep and a wake-up when the next packet
+     * comes within it (it costs that much CPU when none does, and hurts
+     * on a machine with fewer free cores than spinning threads).  Default 0:
+     * never spin. */
+    uint32_t busy_poll_us;
 };
 
 /* Fill cfg with the defaults documented above. */

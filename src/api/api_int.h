@@ -67,7 +67,7 @@ int sdp_api_queue_push_front(sdp_socket *s, const struct sdp_msg *m);
 
 /* uring_ops.c */
 void sdp_api_uop_intake(void *ctx, struct sdp_engine *e, void *op);
-void sdp_api_uop_run(void *ctx, struct sdp_engine *e);
+int sdp_api_uop_run(void *ctx, struct sdp_engine *e);
 int sdp_api_uop_deliver(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m);
 
 #endif
