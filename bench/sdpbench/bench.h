@@ -37,6 +37,8 @@ struct opts {
     const char *server_host, *client_host;
     unsigned port_base;
     unsigned long long seed;
+    double soak_s;        /* --soak: run the soak instead */
+    unsigned idle_peers;  /* --idle-peers: measure instead */
 };
 
 /* Poisson per-bucket values in cell.v */
@@ -65,6 +67,10 @@ struct results {
 
 extern const char *const bucket_names[NBUCKETS];
 int bucket_of(size_t size);
+
+/* soak.c: memory checks, outside the comparison (exit status 0 or 1). */
+int run_soak(double seconds, unsigned long long seed);
+int run_idle_peers(unsigned n);
 
 void report_text(FILE *f, const struct opts *o, struct results *r);
 void report_json(FILE *f, const struct opts *o, struct results *r);

@@ -498,7 +498,10 @@ static void usage(FILE *f)
             "  --server ADDR       only serve every transport on ADDR, ports from --port\n"
             "  --client HOST       only run clients against a --server on HOST\n"
             "  --port BASE         first port for --server/--client (default 47100)\n"
-            "  --seed N            seed of the random sizes and arrivals (default 1)\n");
+            "  --seed N            seed of the random sizes and arrivals (default 1)\n"
+            "  --soak SECONDS      instead: steady mixed sdp traffic, heap and RSS at intervals;\n"
+            "                      exit 1 if either grew after the warm-up (not part of CI)\n"
+            "  --idle-peers N      instead: memory per idle peer with N peers installed\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -517,6 +520,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"clients", required_argument, 0, 'c'}, {"pin", no_argument, 0, 'p'}, {"plot", required_argument, 0, 'P'},
         {"server", required_argument, 0, 'S'}, {"client", required_argument, 0, 'C'},
         {"port", required_argument, 0, 'B'},   {"seed", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
+        {"soak", required_argument, 0, 'K'}, {"idle-peers", required_argument, 0, 'I'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -546,6 +550,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'C': o->client_host = optarg; break;
         case 'B': o->port_base = (unsigned)atoi(optarg); break;
         case 'x': o->seed = strtoull(optarg, NULL, 0); break;
+        case 'K': o->soak_s = atof(optarg); break;
+        case 'I': o->idle_peers = (unsigned)atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -613,6 +619,10 @@ int main(int argc, char **argv)
         return 2;
     signal(SIGPIPE, SIG_IGN);
     pattern_init();
+    if (o.idle_peers)
+        return run_idle_peers(o.idle_peers);
+    if (o.soak_s > 0)
+        return run_soak(o.soak_s, o.seed);
     t_start = now_s();
     progress_on = isatty(2);
     static struct results r;

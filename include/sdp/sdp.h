@@ -144,6 +144,12 @@ struct sdp_config {
      * and opens received records in batches.  AES-GCM ciphers only.  The
      * peer needs nothing special: the records are the same bytes. */
     enum sdp_kernel_crypto kernel_crypto; /* SDP_KERNEL_CRYPTO_OFF */
+    /* Inline mode: a blocking sdp_recv / sdp_process polls for this long
+     * before it sleeps, saving a sleep and a wake-up when the next packet
+     * comes within it (it costs that much CPU when none does, and hurts
+     * on a machine with fewer free cores than spinning threads).  Default 0:
+     * never spin. */
+    uint32_t busy_poll_us;
 };
 
 /* Fill cfg with the defaults documented above. */

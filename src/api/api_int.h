@@ -93,7 +93,7 @@ void sdp_api_hs_free(sdp_socket *s);
 
 /* uring_ops.c */
 void sdp_api_uop_intake(void *ctx, struct sdp_engine *e, void *op);
-void sdp_api_uop_run(void *ctx, struct sdp_engine *e);
+int sdp_api_uop_run(void *ctx, struct sdp_engine *e);
 int sdp_api_uop_deliver(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m);
 
 #endif

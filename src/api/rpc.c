@@ -152,22 +152,22 @@ int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
 {
     if (!s || !msg)
         return SDP_EINVAL;
+    if (!s->threaded && timeout_ms == 0) {
+        /* A poll: what is queued, else one round without sleeping (no
+         * deadline, so no clock reads of our own). */
+        if (sdp_api_queue_pop(s, msg))
+            return 0;
+        sdp_engine_step(s->eng[0], 0);
+        return sdp_api_queue_pop(s, msg) ? 0 : SDP_EAGAIN;
+    }
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : sdp_engine_now() + (uint64_t)timeout_ms * 1000000;
     if (!s->threaded) {
         for (;;) {
             if (sdp_api_queue_pop(s, msg))
                 return 0;
             uint64_t now = sdp_engine_now();
-            if (now >= deadline) {
-                /* One last non-blocking round so a poll (timeout 0) sees
-                 * what has already arrived. */
-                if (timeout_ms == 0) {
-                    sdp_engine_step(s->eng[0], 0);
-                    if (sdp_api_queue_pop(s, msg))
-                        return 0;
-                }
+            if (now >= deadline)
                 return SDP_EAGAIN;
-            }
             sdp_engine_step(s->eng[0], deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
         }
     }

@@ -43,12 +43,13 @@ void sdp_config_default(struct sdp_config *cfg)
     cfg->mem_limit = 1ull << 30;
     cfg->unsched_bytes = 60000;
     cfg->rpc_timeout_ms = 1000;
+    cfg->busy_poll_us = 0;
 }
 
 static int check_config(const struct sdp_config *c)
 {
     if (c->engines > SDP_STEER_MAX_ENGINES || c->mtu < 1280 || c->mtu > 65535 || c->max_peers == 0 ||
-        c->max_rpcs == 0 || c->max_message == 0 || c->rpc_timeout_ms == 0)
+        c->max_rpcs == 0 || c->max_message == 0 || c->rpc_timeout_ms == 0 || c->busy_poll_us > 1000000)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
         return SDP_EINSECURE;
@@ -478,6 +479,7 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.core.key_update_after = (SDP_AESGCM_SEAL_LIMIT / 2) / s->n;
         if (ec.core.timeout_ticks < 2 * ec.core.resend_ticks)
             ec.core.timeout_ticks = 2 * ec.core.resend_ticks;
+        ec.busy_poll_ns = c.busy_poll_us * 1000u;
         ec.deliver = deliver;
         ec.deliver_ctx = s;
         ec.unknown_peer = on_unknown_peer;

@@ -65,14 +65,18 @@ int sdp_api_uop_deliver(sdp_socket *s, struct sdp_engine *e, const struct sdp_ms
     return 1;
 }
 
-/* Engine callback after a round, lock released, on its driver thread. */
-void sdp_api_uop_run(void *ctx, struct sdp_engine *e)
+/* Engine callback after a round, lock released, on its driver thread;
+ * 1 when it ran operations (their packets go out in the same round). */
+int sdp_api_uop_run(void *ctx, struct sdp_engine *e)
 {
     sdp_socket *s = ctx;
+    if (s->app_ring_fd < 0)
+        return 0; /* no ring registered: nothing can be queued */
     pthread_mutex_lock(&s->uop_lock);
     struct sdp_uring_op *op = s->uop_head;
     s->uop_head = s->uop_tail = NULL;
     pthread_mutex_unlock(&s->uop_lock);
+    int ran = op != NULL;
     while (op) {
         struct sdp_uring_op *next = op->priv_next;
         int rc;
@@ -111,4 +115,5 @@ void sdp_api_uop_run(void *ctx, struct sdp_engine *e)
         }
         op = next;
     }
+    return ran;
 }

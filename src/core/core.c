@@ -319,6 +319,7 @@ static void emit_grant(void *ctx, struct sdp_grant_entry *e)
 
 void sdp_core_run_grants(struct sdp_core *c)
 {
+    c->grants_due = 0;
     uint64_t before = c->grant.granted_bytes;
     sdp_grant_run(&c->grant, emit_grant, c);
     c->st.granted_bytes += c->grant.granted_bytes - before;

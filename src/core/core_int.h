@@ -38,6 +38,7 @@ struct sdp_core {
     uint32_t ev_cap, ev_head, ev_n;
     uint64_t ctl_seq;               /* low 56 bits of our next ctl_seq */
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
+    int grants_due;                 /* input changed what grants owe; run before output */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
     struct sdp_rec_streams rx_streams; /* streaming opens of incoming records (msgin.c) */

@@ -265,7 +265,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     } else if (m->g.tracked) {
         sdp_grant_received(&c->grant, &m->g, m->received);
     }
-    sdp_core_run_grants(c);
+    c->grants_due = 1; /* run once per batch, by the next sdp_core_output */
     return res.nfailed ? SDP_EBADMSG : 0;
 }
 
@@ -453,6 +453,6 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
     default:
         rc = sdp_core_drop(c, SDP_DROP_UNSUPPORTED, SDP_EPROTO);
     }
-    sdp_core_run_grants(c);
+    c->grants_due = 1; /* run once per batch, by the next sdp_core_output */
     return rc;
 }

@@ -161,6 +161,12 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         return SDP_EINVAL;
     if (cap > c->cfg.gso_max)
         cap = c->cfg.gso_max;
+    /* Grants wait for the end of a batch of input: one grant per GRO batch
+     * instead of one per increment of bytes, each sealed and sent. */
+    if (c->grants_due) {
+        c->grants_due = 0;
+        sdp_core_run_grants(c);
+    }
     if (c->ctlq_n > 0) {
         int n = output_ctl(c, buf, cap, desc);
         if (n > 0)

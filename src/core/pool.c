@@ -53,10 +53,14 @@ void *sdp_mem_table(struct sdp_mem *m, size_t n, size_t size)
 {
     if (n == 0 || size > SIZE_MAX / n)
         return NULL;
-    void *p = m->a.alloc(m->a.ctx, n * size);
+    /* calloc gets large tables as fresh zero pages: memory the tables are
+     * sized for but never use (most RPC slots, most peers) stays untouched,
+     * and opening a socket no longer writes tens of megabytes. */
+    void *p = m->a.alloc == default_alloc ? calloc(n, size) : m->a.alloc(m->a.ctx, n * size);
     if (!p)
         return NULL;
-    memset(p, 0, n * size);
+    if (m->a.alloc != default_alloc)
+        memset(p, 0, n * size);
     m->table_bytes += n * size;
     return p;
 }

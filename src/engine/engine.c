@@ -25,6 +25,7 @@
 #define TAG_RECV 1ull
 #define TAG_WAKE 2ull
 #define TAG_POST 3ull /* completions we post to other rings (failures only) */
+#define TAG_CANCEL 4ull
 #define TAG_SEND_BASE 16ull /* + slot index */
 
 #define RECV_BUF_SIZE 65536
@@ -61,6 +62,7 @@ struct sdp_engine {
     struct sdp_bufring br;
     struct msghdr recv_tmpl;
     int recv_armed;
+    pthread_t armer; /* inline mode: the thread whose requests the ring holds */
     int wake_armed;
     uint64_t wake_buf;
 
@@ -227,14 +229,6 @@ int sdp_engine_attach_ring(struct sdp_engine *e, int threaded)
     if (rc)
         return SDP_EUNAVAIL;
     e->threaded = threaded;
-    /* Inline mode: every completion makes the eventfd readable, so the
-     * application's poll loop learns about arrivals.  Threaded mode: the
-     * engine watches the eventfd for wake-ups from other threads instead
-     * (doing both would feed the poll's own completions back to it). */
-    if (!threaded && io_uring_register_eventfd(&e->ring, e->wake_fd) < 0) {
-        io_uring_queue_exit(&e->ring);
-        return SDP_ESYSTEM;
-    }
     rc = sdp_bufring_setup(&e->ring, &e->br, 1, e->cfg.recv_bufs, RECV_BUF_SIZE);
     if (rc) {
         io_uring_queue_exit(&e->ring);
@@ -244,9 +238,12 @@ int sdp_engine_attach_ring(struct sdp_engine *e, int threaded)
     e->recv_tmpl.msg_namelen = sizeof(struct sockaddr_storage);
     e->recv_tmpl.msg_controllen = CMSG_SPACE(sizeof(int)) * 2;
     e->ring_ready = 1;
+    /* The ring watches the eventfd for wake-ups from other threads.  In
+     * inline mode the ring's own fd is the application's pollable fd: it
+     * reads ready while completions wait, with no eventfd to drain. */
+    e->armer = pthread_self();
     arm_recv(e);
-    if (threaded)
-        arm_wake(e);
+    arm_wake(e);
     submit(e);
     return 0;
 }
@@ -513,9 +510,9 @@ static unsigned reap(struct sdp_engine *e, uint64_t now)
         } else if (tag == TAG_WAKE) {
             if (!(cqe->flags & IORING_CQE_F_MORE))
                 e->wake_armed = 0;
-            uint64_t v;
-            while (read(e->wake_fd, &v, sizeof(v)) == sizeof(v))
-                ;
+            uint64_t v; /* one read resets the counter */
+            ssize_t r = read(e->wake_fd, &v, sizeof(v));
+            (void)r;
         } else if (tag >= TAG_SEND_BASE && tag < TAG_SEND_BASE + e->cfg.tx_slots) {
             on_send(e, (uint32_t)(tag - TAG_SEND_BASE), cqe->res);
         } else if (cqe->res == (int)SDP_ENGINE_MSG_MAGIC && tag >= 4096 && e->cfg.uring_op) {
@@ -527,57 +524,108 @@ static unsigned reap(struct sdp_engine *e, uint64_t now)
     return n;
 }
 
+/* The kernel runs a request's task work (here: every receive) on the
+ * thread that submitted it, whenever that thread next enters the kernel.
+ * An inline socket is often opened by one thread and driven by another;
+ * left alone, its receives would be done by the opener (or wait for it).
+ * So when a new thread drives the engine, cancel the long-lived requests;
+ * their final completions make this thread arm them again.  Lock held. */
+static void rehome(struct sdp_engine *e)
+{
+    pthread_t me = pthread_self();
+    if (e->threaded || pthread_equal(me, e->armer))
+        return;
+    e->armer = me;
+    uint64_t tags[2] = {e->recv_armed ? TAG_RECV : 0, e->wake_armed ? TAG_WAKE : 0};
+    for (int i = 0; i < 2; i++) {
+        struct io_uring_sqe *sqe = tags[i] ? io_uring_get_sqe(&e->ring) : NULL;
+        if (!sqe)
+            continue;
+        io_uring_prep_cancel64(sqe, tags[i], 0);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+    }
+}
+
 /* One pass of work: completions, hand-offs, timers, events, output.
  * Returns how much happened (completions reaped plus events delivered) and
  * sets *exp to the core's next deadline. */
 static unsigned work(struct sdp_engine *e, uint64_t *exp)
 {
-    pthread_mutex_lock(&e->lock);
-    atomic_store(&e->wake_pending, 0);
-    if (!e->threaded) {
-        uint64_t v;
-        while (read(e->wake_fd, &v, sizeof(v)) == sizeof(v))
-            ;
-    }
-    uint64_t now = sdp_engine_now();
-    unsigned n = reap(e, now);
-    drain_handoff(e, now);
-    if (sdp_core_next_expiry(e->core) <= now)
-        sdp_core_handle_expiry(e->core, now);
-    n += deliver_events(e);
-    flush_output(e, now);
-    if (!e->recv_armed)
-        arm_recv(e);
-    if (e->threaded && !e->wake_armed)
-        arm_wake(e);
-    pthread_mutex_unlock(&e->lock);
-    if (e->cfg.after_step) {
-        e->cfg.after_step(e->cfg.deliver_ctx, e);
-        /* What those operations queued goes out in this pass. */
+    unsigned n = 0;
+    for (int round = 0; round < 2; round++) {
         pthread_mutex_lock(&e->lock);
+        atomic_store(&e->wake_pending, 0);
+        rehome(e);
+        uint64_t now = sdp_engine_now();
+        n += reap(e, now);
+        drain_handoff(e, now);
+        if (sdp_core_next_expiry(e->core) <= now)
+            sdp_core_handle_expiry(e->core, now);
         n += deliver_events(e);
-        flush_output(e, sdp_engine_now());
+        flush_output(e, now);
+        if (!e->recv_armed)
+            arm_recv(e);
+        if (!e->wake_armed)
+            arm_wake(e);
+        *exp = sdp_core_next_expiry(e->core);
         pthread_mutex_unlock(&e->lock);
+        /* What those operations queued goes out in this pass. */
+        if (e->cfg.after_step && e->cfg.after_step(e->cfg.deliver_ctx, e)) {
+            pthread_mutex_lock(&e->lock);
+            n += deliver_events(e);
+            flush_output(e, sdp_engine_now());
+            *exp = sdp_core_next_expiry(e->core);
+            pthread_mutex_unlock(&e->lock);
+        }
+        if (e->cfg.hs_run) {
+            unsigned hn = e->hs_n;
+            e->hs_n = 0;
+            n += hn;
+            uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
+            e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
+            pthread_mutex_lock(&e->lock);
+            flush_hs_output(e, sdp_engine_now());
+            n += deliver_events(e); /* what keys that just arrived let go */
+            flush_output(e, sdp_engine_now());
+            *exp = sdp_core_next_expiry(e->core);
+            pthread_mutex_unlock(&e->lock);
+        }
+        submit(e);
+        /* Sends complete while they are submitted; reaping those now keeps
+         * the ring (inline mode's pollable fd) from reading as ready with
+         * nothing for the application. */
+        if (!io_uring_cq_ready(&e->ring))
+            break;
     }
-    if (e->cfg.hs_run) {
-        unsigned hn = e->hs_n;
-        e->hs_n = 0;
-        n += hn;
-        uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
-        e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
-        pthread_mutex_lock(&e->lock);
-        flush_hs_output(e, sdp_engine_now());
-        n += deliver_events(e); /* what keys that just arrived let go */
-        flush_output(e, sdp_engine_now());
-        pthread_mutex_unlock(&e->lock);
-    }
-    pthread_mutex_lock(&e->lock);
-    *exp = sdp_core_next_expiry(e->core);
-    pthread_mutex_unlock(&e->lock);
     if (e->hs_exp < *exp)
         *exp = e->hs_exp;
-    submit(e);
     return n;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin until a completion is ready (or the kernel holds task work that
+ * would make one), a wake-up, or the deadline: 1 if there is work. */
+static int busy_poll(struct sdp_engine *e, uint64_t until)
+{
+    for (unsigned i = 1;; i++) {
+        if (io_uring_cq_ready(&e->ring) || atomic_load_explicit(&e->wake_pending, memory_order_relaxed))
+            return 1;
+        if (IO_URING_READ_ONCE(*e->ring.sq.kflags) & IORING_SQ_TASKRUN) {
+            io_uring_get_events(&e->ring);
+            continue;
+        }
+        cpu_relax();
+        if (i % 64 == 0 && sdp_engine_now() >= until)
+            return 0;
+    }
 }
 
 int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
@@ -596,6 +644,13 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
         int64_t until = exp > now ? (int64_t)(exp - now) : 0;
         if (wait < 0 || until < wait)
             wait = until;
+    }
+    if (wait != 0 && e->cfg.busy_poll_ns && !e->threaded) {
+        uint64_t spin = wait > 0 && (uint64_t)wait < e->cfg.busy_poll_ns ? (uint64_t)wait : e->cfg.busy_poll_ns;
+        if (busy_poll(e, now + spin))
+            return (int)work(e, &exp);
+        if (wait > 0)
+            wait = wait > (int64_t)spin ? wait - (int64_t)spin : 0;
     }
     if (wait != 0) {
         struct io_uring_cqe *cqe;
@@ -765,7 +820,7 @@ int sdp_engine_fd(const struct sdp_engine *e)
 
 int sdp_engine_event_fd(const struct sdp_engine *e)
 {
-    return e->wake_fd;
+    return e->threaded || !e->ring_ready ? e->wake_fd : e->ring.ring_fd;
 }
 
 void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st)

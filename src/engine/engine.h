@@ -50,14 +50,19 @@ struct sdp_engine_cfg {
     unsigned ring_entries; /* 1024 */
     unsigned recv_bufs;    /* provided buffers of 64 KiB: 128 */
     unsigned tx_slots;     /* GSO segments in flight: 64 */
+    /* Inline mode: a step that would sleep first polls the ring this long
+     * (0: never), which saves a sleep and a wake-up when the answer comes
+     * back within it. */
+    uint32_t busy_poll_ns;
     sdp_engine_deliver_fn deliver;
     sdp_engine_unknown_fn unknown_peer; /* may be NULL */
     /* An operation another ring sent with sdp_engine_ring_fd() as target
      * (MSG_RING, len SDP_ENGINE_MSG_MAGIC, data = op): handed over while
      * reaping, lock held; after_step runs once per round, lock released,
-     * on the driver thread.  Both may be NULL. */
+     * on the driver thread, and returns nonzero when it queued work (the
+     * round then sends it).  Both may be NULL. */
     void (*uring_op)(void *ctx, struct sdp_engine *e, void *op);
-    void (*after_step)(void *ctx, struct sdp_engine *e);
+    int (*after_step)(void *ctx, struct sdp_engine *e);
     /* The handshake lives outside the core.  hs_run gets what this round
      * received for it, runs on the driver thread without the engine lock,
      * and returns its next deadline (engine 0 sleeps no longer than that);
@@ -102,8 +107,8 @@ struct sdp_core *sdp_engine_core(struct sdp_engine *e);
 void sdp_engine_release(struct sdp_engine *e, uint8_t *data);
 unsigned sdp_engine_index(const struct sdp_engine *e);
 int sdp_engine_fd(const struct sdp_engine *e);
-/* The wake-up eventfd, readable whenever the driver should run (inline
- * mode's pollable fd). */
+/* Readable whenever the driver should run: in inline mode the ring's fd
+ * (completions waiting, wake-ups included), else the wake-up eventfd. */
 int sdp_engine_event_fd(const struct sdp_engine *e);
 
 struct sdp_engine_stats {

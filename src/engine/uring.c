@@ -9,8 +9,12 @@
 
 int sdp_uring_init(struct io_uring *ring, unsigned entries, int single_issuer, struct sdp_uring_caps *caps)
 {
+    /* TASKRUN_FLAG makes pending task work (a packet the kernel has not yet
+     * turned into a completion) visible in the ring's flags, so a busy poll
+     * can tell when entering the kernel would produce a completion. */
     static const unsigned tries[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
         IORING_SETUP_COOP_TASKRUN,
         0,
     };

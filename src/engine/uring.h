@@ -18,7 +18,8 @@ struct sdp_uring_caps {
 
 /* Create a ring: with single_issuer, single issuer and deferred task work
  * when available (for a ring only its creating thread will ever submit to),
- * else cooperative task work, else plain.  Returns 0 or SDP_ESYSTEM. */
+ * else cooperative task work (flagged in the SQ ring's flags when pending),
+ * else plain.  Returns 0 or SDP_ESYSTEM. */
 int sdp_uring_init(struct io_uring *ring, unsigned entries, int single_issuer, struct sdp_uring_caps *caps);
 
 /* A provided-buffer ring of nbufs (a power of two) buffers of buf_size
