@@ -76,14 +76,27 @@ fi
 tree="$out/tree"
 phash=$(cat "$here"/patches/*.patch | sha256sum | cut -c1-16)
 if [ "$(cat "$tree/.sdp-patch" 2>/dev/null || true)" != "$phash" ]; then
-  rm -rf "$tree"
-  dpkg-source -q -x "$dsc" "$tree" >/dev/null
-  if command -v git >/dev/null; then # a base commit for export-patches.sh
-    git -C "$tree" init -q && git -C "$tree" add -A &&
-      git -C "$tree" -c user.name=build -c user.email=build@localhost commit -qm "Debian $(basename "$dsc" .dsc)"
+  # Take the old patches out (so make recompiles only what changed), or
+  # start from a fresh tree when that fails.
+  fresh=1
+  if [ -d "$tree/.sdp-applied" ]; then
+    fresh=0
+    for p in $(ls -r "$tree"/.sdp-applied/*.patch); do
+      patch -d "$tree" -p1 -s -R < "$p" || { fresh=1; break; }
+    done
   fi
+  if [ $fresh = 1 ]; then
+    rm -rf "$tree"
+    dpkg-source -q -x "$dsc" "$tree" >/dev/null
+    if command -v git >/dev/null; then # a base commit for export-patches.sh
+      git -C "$tree" init -q && git -C "$tree" add -A &&
+        git -C "$tree" -c user.name=build -c user.email=build@localhost commit -qm "Debian $(basename "$dsc" .dsc)"
+    fi
+  fi
+  rm -rf "$tree/.sdp-applied" && mkdir -p "$tree/.sdp-applied"
   for p in "$here"/patches/*.patch; do
     patch -d "$tree" -p1 -s --forward < "$p" || die "patch $(basename "$p") does not apply to $(basename "$dsc")"
+    cp "$p" "$tree/.sdp-applied/"
   done
   echo "$phash" > "$tree/.sdp-patch"
 fi
