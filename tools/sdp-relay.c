@@ -31,6 +31,7 @@ struct opts {
     uint64_t seed;
     double duration_s;
     int verbose;
+    long alter_hs; /* flip one payload byte of the Nth HANDSHAKE datagram with payload (0: never) */
 };
 
 struct client {
@@ -51,6 +52,7 @@ struct pending {
 
 static struct {
     uint64_t in, out, dropped, duplicated, corrupted, reordered, overflow;
+    uint64_t hs_seen, hs_altered;
 } st;
 
 static volatile sig_atomic_t stop_flag;
@@ -181,6 +183,14 @@ static void impair(const struct opts *o, int fd, const struct sockaddr_storage *
                    uint8_t *buf, size_t len, uint64_t now)
 {
     st.in++;
+    /* HANDSHAKE (type 9): 28-byte header, token_len at 9, payload_len at 10. */
+    if (o->alter_hs && len >= 28 && (buf[0] & 0x0f) == 9) {
+        size_t tok = buf[9], pl = (size_t)buf[10] << 8 | buf[11];
+        if (pl && 28 + tok + pl == len && (long)++st.hs_seen == o->alter_hs) {
+            buf[28 + tok + rng_next() % pl] ^= 0x01;
+            st.hs_altered++;
+        }
+    }
     if (rng_unit() < o->drop) {
         st.dropped++;
         return;
@@ -208,6 +218,7 @@ static void usage(FILE *f)
             "usage: sdp-relay --listen ADDR:PORT --to ADDR:PORT [options]\n"
             "  --drop P --dup P --corrupt P --reorder P   probabilities 0..1 (both directions)\n"
             "  --delay-us N --jitter-us N                  one-way delay added to every datagram\n"
+            "  --alter-handshake N                         flip one TLS byte of the Nth handshake datagram\n"
             "  --seed S                                    PRNG seed (default 1)\n"
             "  --upstream ADDR:PORT                        bind the first client's upstream socket here, so\n"
             "                                              the server knows the address it will see\n"
@@ -236,7 +247,7 @@ int main(int argc, char **argv)
         {"corrupt", required_argument, 0, 'c'}, {"reorder", required_argument, 0, 'r'},
         {"delay-us", required_argument, 0, 'D'}, {"jitter-us", required_argument, 0, 'J'},
         {"seed", required_argument, 0, 's'},   {"duration", required_argument, 0, 'T'},
-        {"upstream", required_argument, 0, 'U'},
+        {"upstream", required_argument, 0, 'U'}, {"alter-handshake", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -253,6 +264,7 @@ int main(int argc, char **argv)
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'T': o.duration_s = strtod(optarg, NULL); break;
         case 'U': up_s = optarg; break;
+        case 'H': o.alter_hs = strtol(optarg, NULL, 10); break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -381,9 +393,9 @@ int main(int argc, char **argv)
         close(clients[i].up_fd);
     close(lfd);
     printf("{\"in\":%lu,\"out\":%lu,\"dropped\":%lu,\"duplicated\":%lu,\"corrupted\":%lu,"
-           "\"reordered\":%lu,\"overflow\":%lu,\"clients\":%zu,\"seed\":%lu}\n",
+           "\"reordered\":%lu,\"overflow\":%lu,\"clients\":%zu,\"seed\":%lu,\"hs_altered\":%lu}\n",
            (unsigned long)st.in, (unsigned long)st.out, (unsigned long)st.dropped, (unsigned long)st.duplicated,
            (unsigned long)st.corrupted, (unsigned long)st.reordered, (unsigned long)st.overflow, nclients,
-           (unsigned long)o.seed);
+           (unsigned long)o.seed, (unsigned long)st.hs_altered);
     return 0;
 }

@@ -3,9 +3,11 @@
  *   sdpcat --listen ADDR:PORT [--echo]   serve: print each request, or echo it back
  *   sdpcat ADDR:PORT                     send stdin as one request, print the response
  *
- * Keys come from --secret-file (64 hex digits shared by both ends) until the
- * handshake exists: both directions' secrets are derived from it, then per
- * peer from both addresses, so one file serves many clients.
+ * Keys come from the in-band TLS 1.3 handshake (--cert/--key/--ca, --psk,
+ * --pin, or --insecure; a server without credentials makes an ephemeral
+ * certificate and prints its fingerprint), or from --secret-file (64 hex
+ * digits shared by both ends; both directions' secrets derived from it, then
+ * per peer from both addresses) for applications that key SDP themselves.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/aead_kshim.h"
 #include "crypto/keymem.h"
 #include "crypto/keysched.h"
 #include "sdp/sdp.h"
@@ -42,8 +45,11 @@ struct opts {
     unsigned mtu;
     long timeout_ms;
     long count;
+    int kernel_crypto;
     const char *secret_file;
     const char *addr;
+    const char *cert, *key, *ca, *psk_file, *psk_identity, *pin, *name;
+    int insecure, verify_clients, early_data;
 };
 
 static void usage(FILE *f)
@@ -52,7 +58,18 @@ static void usage(FILE *f)
             "usage: sdpcat [options] HOST:PORT            send stdin as one request, print the response\n"
             "       sdpcat [options] --listen HOST:PORT   serve requests\n"
             "options:\n"
-            "  --secret-file FILE  32-byte shared secret as 64 hex digits (required until the handshake)\n"
+            "  --cert FILE --key FILE  (server; client for mutual TLS) PEM certificate chain and key\n"
+            "  --ca FILE           PEM CAs that sign the peer's certificate\n"
+            "  --name NAME         (client) name the server's certificate must carry (default: its IP)\n"
+            "  --verify-clients    (server) require client certificates signed by --ca (mutual TLS)\n"
+            "  --psk FILE          TLS 1.3 pre-shared key, 32-64 hex digits ... \n"
+            "  --psk-identity ID   ... and its identity (default \"sdp\")\n"
+            "  --pin SHA256        (client) accept exactly the server certificate with this fingerprint\n"
+            "  --insecure          (client) do not authenticate the server at all (never in production)\n"
+            "  --early-data        allow 0-RTT requests on resumed sessions\n"
+            "  --secret-file FILE  skip the handshake: 32-byte shared secret as 64 hex digits\n"
+            "  With no credentials, --listen makes an ephemeral self-signed certificate and prints the\n"
+            "  fingerprint clients pass to --pin.\n"
             "  --echo              (server) answer each request with its own bytes; default: print\n"
             "                      the request to stdout and answer with an empty response\n"
             "  --count N           (server) exit after N requests\n"
@@ -61,6 +78,8 @@ static void usage(FILE *f)
             "  --mtu BYTES         path MTU towards peers (default 1500; 9000 for jumbo frames)\n"
             "  -v                  one line per message on stderr\n"
             "  --stats             print counters as JSON on stderr at exit\n"
+            "  --kernel-crypto M   record crypto in the sdp_kshim kernel module: 'require' (fail when\n"
+            "                      it is not loaded) or 'prefer' (else OpenSSL); docs/KSHIM.md\n"
             "exit status: 0 when the whole response arrived (client) or on a clean stop (server),\n"
             "1 on failure, 2 on a usage error.\n");
 }
@@ -86,6 +105,97 @@ static int parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t
     memcpy(out, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);
+    return 0;
+}
+
+/* Up to cap bytes from hex digits in a file; returns the count or -1. */
+static int read_hex_file(const char *path, uint8_t *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "sdpcat: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t n = 0;
+    int hi = -1, ch;
+    while ((ch = fgetc(f)) != EOF) {
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (v < 0) {
+            if (ch == '\n' || ch == ' ' || ch == '\r' || ch == '\t')
+                continue;
+            n = cap + 1;
+            break;
+        }
+        if (hi < 0) {
+            hi = v;
+            continue;
+        }
+        if (n >= cap) {
+            n = cap + 1;
+            break;
+        }
+        out[n++] = (uint8_t)(hi << 4 | v);
+        hi = -1;
+    }
+    fclose(f);
+    if (n > cap || hi >= 0) {
+        fprintf(stderr, "sdpcat: %s: expected at most %zu bytes as hex digits\n", path, cap);
+        return -1;
+    }
+    return (int)n;
+}
+
+static int setup_tls(sdp_socket *s, const struct opts *o)
+{
+    struct sdp_tls_options t;
+    memset(&t, 0, sizeof(t));
+    uint8_t *psk = NULL;
+    int psk_len = 0;
+    if (o->psk_file) {
+        psk = sdp_keymem_alloc(64);
+        psk_len = psk ? read_hex_file(o->psk_file, psk, 64) : -1;
+        if (psk_len < 16) {
+            if (psk_len >= 0)
+                fprintf(stderr, "sdpcat: %s: a PSK needs at least 16 bytes (32 hex digits)\n", o->psk_file);
+            sdp_keymem_free(psk);
+            return EXIT_USAGE;
+        }
+        t.psk = psk;
+        t.psk_len = (size_t)psk_len;
+        t.psk_identity = o->psk_identity ? o->psk_identity : "sdp";
+    }
+    t.cert_file = o->cert;
+    t.key_file = o->key ? o->key : o->cert;
+    t.ca_file = o->ca;
+    t.verify_clients = o->verify_clients;
+    t.pin_sha256_hex = o->pin;
+    t.insecure = o->insecure;
+    t.server_name = o->name;
+    t.early_data = o->early_data;
+    t.ephemeral_cert = o->listen && !o->cert && !o->psk_file;
+    if (!o->listen && !o->ca && !o->pin && !o->psk_file && !o->insecure) {
+        fprintf(stderr, "sdpcat: no way to authenticate the server: give --ca FILE, --pin SHA256 or --psk FILE\n"
+                        "(or --insecure to skip authentication, which lets anyone impersonate it)\n");
+        sdp_keymem_free(psk);
+        return EXIT_USAGE;
+    }
+    if (o->insecure)
+        fprintf(stderr, "sdpcat: WARNING: --insecure: the server is NOT authenticated; anyone on the path can\n"
+                        "sdpcat: WARNING: impersonate it and read everything. Use --ca, --pin or --psk.\n");
+    int rc = sdp_set_tls(s, &t);
+    sdp_keymem_free(psk);
+    if (rc != 0) {
+        fprintf(stderr, "sdpcat: TLS setup failed: %s%s\n", sdp_strerror(rc),
+                rc == SDP_ESYSTEM ? " (check the certificate, key and CA files)" : "");
+        return EXIT_FAIL;
+    }
+    if (t.ephemeral_cert) {
+        char fp[65];
+        if (sdp_tls_fingerprint(s, fp) == 0)
+            fprintf(stderr, "sdpcat: no certificate given: using an ephemeral self-signed one\n"
+                            "sdpcat: clients connect with --pin %s\n", fp);
+    }
     return 0;
 }
 
@@ -339,7 +449,12 @@ int main(int argc, char **argv)
         {"secret-file", required_argument, 0, 's'}, {"count", required_argument, 0, 'c'},
         {"timeout", required_argument, 0, 't'},  {"engines", required_argument, 0, 'n'},
         {"stats", no_argument, 0, 'S'},          {"help", no_argument, 0, 'h'},
-        {"mtu", required_argument, 0, 'm'},
+        {"mtu", required_argument, 0, 'm'},      {"cert", required_argument, 0, 'C'},
+        {"key", required_argument, 0, 'K'},      {"ca", required_argument, 0, 'A'},
+        {"psk", required_argument, 0, 'P'},      {"psk-identity", required_argument, 0, 'I'},
+        {"pin", required_argument, 0, 'p'},      {"insecure", no_argument, 0, 'i'},
+        {"name", required_argument, 0, 'N'},     {"verify-clients", no_argument, 0, 'V'},
+        {"early-data", no_argument, 0, 'E'},     {"kernel-crypto", required_argument, 0, 'k'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "lvh", lo, NULL)) != -1) {
@@ -352,7 +467,27 @@ int main(int argc, char **argv)
         case 'n': o.engines = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'S': o.stats = 1; break;
         case 'm': o.mtu = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'k':
+            if (strcmp(optarg, "require") == 0)
+                o.kernel_crypto = SDP_KERNEL_CRYPTO_REQUIRE;
+            else if (strcmp(optarg, "prefer") == 0)
+                o.kernel_crypto = SDP_KERNEL_CRYPTO_PREFER;
+            else {
+                usage(stderr);
+                return EXIT_USAGE;
+            }
+            break;
         case 'v': o.verbose = 1; break;
+        case 'C': o.cert = optarg; break;
+        case 'K': o.key = optarg; break;
+        case 'A': o.ca = optarg; break;
+        case 'P': o.psk_file = optarg; break;
+        case 'I': o.psk_identity = optarg; break;
+        case 'p': o.pin = optarg; break;
+        case 'i': o.insecure = 1; break;
+        case 'N': o.name = optarg; break;
+        case 'V': o.verify_clients = 1; break;
+        case 'E': o.early_data = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -362,9 +497,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     o.addr = argv[optind];
-    if (!o.secret_file) {
-        fprintf(stderr, "sdpcat: --secret-file is required: SDP never sends in the clear, and this version has\n"
-                        "no handshake yet (make one with: head -c 32 /dev/urandom | openssl rand -hex 32 > secret)\n");
+    if (o.secret_file && (o.cert || o.ca || o.psk_file || o.pin || o.insecure)) {
+        fprintf(stderr, "sdpcat: --secret-file replaces the handshake: do not combine it with TLS options\n");
         return EXIT_USAGE;
     }
     struct sockaddr_storage addr, local;
@@ -375,10 +509,13 @@ int main(int argc, char **argv)
     }
     if (sdp_keymem_init() != 0)
         return EXIT_FAIL;
-    uint8_t *master = sdp_keymem_alloc(SDP_SECRET_LEN);
-    if (!master || read_secret(o.secret_file, master) != 0) {
-        sdp_keymem_free(master);
-        return EXIT_USAGE;
+    uint8_t *master = NULL;
+    if (o.secret_file) {
+        master = sdp_keymem_alloc(SDP_SECRET_LEN);
+        if (!master || read_secret(o.secret_file, master) != 0) {
+            sdp_keymem_free(master);
+            return EXIT_USAGE;
+        }
     }
     if (o.listen) {
         local = addr;
@@ -393,6 +530,7 @@ int main(int argc, char **argv)
     cfg.engines = o.engines;
     if (o.mtu)
         cfg.mtu = o.mtu;
+    cfg.kernel_crypto = (enum sdp_kernel_crypto)o.kernel_crypto;
     sdp_socket *s;
     int rc = sdp_open((struct sockaddr *)&local, local_len, &cfg, &s);
     if (rc != 0) {
@@ -401,7 +539,14 @@ int main(int argc, char **argv)
         sdp_keymem_free(master);
         return EXIT_FAIL;
     }
-    rc = install_keys(s, master, o.listen);
+    if (!master) {
+        rc = setup_tls(s, &o);
+        if (rc != 0) {
+            sdp_close(s);
+            return rc;
+        }
+    }
+    rc = master ? install_keys(s, master, o.listen) : 0;
     sdp_keymem_free(master);
     if (rc != 0) {
         fprintf(stderr, "sdpcat: cannot install keys: %s%s\n", sdp_strerror(rc),
@@ -422,6 +567,14 @@ int main(int argc, char **argv)
     int status = o.listen ? serve(s, &o) : client(s, &addr, addr_len, &o);
     if (o.stats)
         print_stats(s);
+    if (o.stats && o.kernel_crypto) {
+        struct sdp_aead_kshim_counters k;
+        sdp_aead_kshim_counters(&k);
+        fprintf(stderr, "{\"kshim_tx_sends\":%llu,\"kshim_rx_batches\":%llu,\"kshim_rx_records\":%llu,"
+                        "\"kshim_rx_hits\":%llu,\"kshim_rx_misses\":%llu}\n",
+                (unsigned long long)k.tx_sends, (unsigned long long)k.rx_batches,
+                (unsigned long long)k.rx_records, (unsigned long long)k.rx_hits, (unsigned long long)k.rx_misses);
+    }
     sdp_close(s);
     return status;
 }

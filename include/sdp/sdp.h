@@ -111,6 +111,15 @@ enum sdp_cipher {
     SDP_CIPHER_NULL_INSECURE = 0xff,
 };
 
+enum sdp_kernel_crypto {
+    SDP_KERNEL_CRYPTO_OFF = 0,     /* userspace crypto (OpenSSL): the default */
+    /* The module or nothing: sdp_open fails with SDP_EUNAVAIL (and says so
+     * on stderr) when /dev/sdp_kshim is absent, i.e. the module is not loaded. */
+    SDP_KERNEL_CRYPTO_REQUIRE = 1,
+    /* The module when it is loaded, else OpenSSL (said once on stderr). */
+    SDP_KERNEL_CRYPTO_PREFER = 2,
+};
+
 struct sdp_config {
     /* 0: inline mode, no threads: the caller's thread drives the socket
      * inside sdp_recv / sdp_process (lowest latency, single-threaded
@@ -130,6 +139,11 @@ struct sdp_config {
     uint64_t mem_limit;       /* message buffer bytes per engine: 1 GiB */
     uint32_t unsched_bytes;   /* sent before any grant: 60000 */
     uint32_t rpc_timeout_ms;  /* silence before an RPC fails, once its probes went unanswered: 1000 ms */
+    /* Record crypto in the kernel through the sdp_kshim module
+     * (docs/KSHIM.md): the kernel seals DATA on the send path, kTLS-style,
+     * and opens received records in batches.  AES-GCM ciphers only.  The
+     * peer needs nothing special: the records are the same bytes. */
+    enum sdp_kernel_crypto kernel_crypto; /* SDP_KERNEL_CRYPTO_OFF */
 };
 
 /* Fill cfg with the defaults documented above. */
@@ -138,7 +152,8 @@ void sdp_config_default(struct sdp_config *cfg);
 /* Open a socket bound to addr (IPv4 or IPv6; port 0 picks one).
  * cfg NULL means defaults.  Errors: SDP_EINVAL (config), SDP_ESYSTEM
  * (bind failed: address in use or not local; errno is kept),
- * SDP_EUNAVAIL (io_uring unavailable), SDP_ENOMEM. */
+ * SDP_EUNAVAIL (io_uring unavailable, or kernel_crypto REQUIRE without the
+ * sdp_kshim module: load it or choose PREFER/OFF), SDP_ENOMEM. */
 int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_config *cfg,
              sdp_socket **out);
 
@@ -164,14 +179,46 @@ int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer
 int sdp_set_default_keys(sdp_socket *s, enum sdp_cipher cipher, const uint8_t tx_secret[SDP_SECRET_LEN],
                          const uint8_t rx_secret[SDP_SECRET_LEN]);
 
+/* The handshake: TLS 1.3 carried in-band on the socket's own port
+ * (docs/HANDSHAKE.md).  Once set, sending to a peer without keys starts a
+ * handshake with it and the message waits (in a bounded queue) for the
+ * keys; a failed handshake fails the waiting RPCs with the cause
+ * (SDP_ECERTUNTRUSTED, SDP_ECERTEXPIRED, SDP_ECERTNAME, SDP_EPIN, SDP_EPSK,
+ * SDP_EHANDSHAKE, SDP_ETIMEDOUT).  Peers that handshake with us are
+ * accepted when we can act as a server (a certificate or a PSK).  Files
+ * are read now; strings need not outlive the call. */
+struct sdp_tls_options {
+    const char *cert_file;      /* PEM certificate chain we present */
+    const char *key_file;       /* PEM private key of cert_file */
+    const char *ca_file;        /* PEM CAs that sign peers' certificates */
+    int verify_clients;         /* as a server, require a client certificate (mutual TLS) */
+    const uint8_t *psk;         /* TLS 1.3 external PSK, 16..64 bytes ... */
+    size_t psk_len;
+    const char *psk_identity;   /* ... and its identity */
+    const char *pin_sha256_hex; /* accept exactly the server certificate with this SHA-256 (64 hex digits) */
+    int insecure;               /* accept servers without authenticating them (say so loudly) */
+    const char *server_name;    /* name servers' certificates must carry (NULL: their IP address) */
+    int early_data;             /* allow 0-RTT (off by default) */
+    int ephemeral_cert;         /* no cert_file: make a self-signed certificate (see sdp_tls_fingerprint) */
+};
+/* Errors: SDP_EINVAL (inconsistent options, or set twice), SDP_ESYSTEM (a
+ * file cannot be read or parsed: check paths and formats), SDP_ECRYPTO,
+ * SDP_ENOMEM. */
+int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o);
+/* Our certificate's SHA-256 fingerprint as 64 lowercase hex digits and a
+ * NUL (what clients pin).  SDP_EINVAL when there is no certificate. */
+int sdp_tls_fingerprint(sdp_socket *s, char hex[65]);
+
 /* ------------------------------------------------------------------ */
 /* RPCs                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Send a request to peer.  The bytes are copied and sealed before return,
- * so buf may be reused at once.  *rpc_id (may be NULL) receives the RPC
+/* Send a request to peer.  The bytes are copied and sealed before return
+ * (or, while a handshake with the peer runs, copied and queued), so buf may
+ * be reused at once.  *rpc_id (may be NULL) receives the RPC
  * id; cookie comes back with the response or failure.
- * Errors: SDP_ENOKEY (no keys for peer: nothing sent), SDP_ETOOBIG,
+ * Errors: SDP_ENOKEY (no keys for peer and no handshake configured:
+ * nothing sent), SDP_ETOOBIG,
  * SDP_ELIMIT / SDP_ENOMEM (too many RPCs or bytes in flight: wait for
  * responses and retry), SDP_EKEYLIMIT, SDP_EINVAL. */
 int sdp_send(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, const void *buf, size_t len,
@@ -188,7 +235,8 @@ enum sdp_msg_kind {
 /* A received message.  data stays valid until sdp_release. */
 struct sdp_msg {
     enum sdp_msg_kind kind;
-    int error;          /* FAILED: SDP_ETIMEDOUT, SDP_EUNKNOWN, SDP_ENOMEM */
+    int error;          /* FAILED: SDP_ETIMEDOUT, SDP_EUNKNOWN, SDP_ENOMEM, or why the
+                         * handshake failed (see sdp_set_tls) */
     uint64_t rpc_id;
     uint64_t cookie;    /* RESPONSE and FAILED */
     void *data;
@@ -231,6 +279,12 @@ struct sdp_stats {
     uint64_t records_sealed, records_opened;
     uint64_t mem_used, rpcs_active;
     uint64_t misdirected; /* datagrams the kernel put on the wrong engine (handed over) */
+    uint64_t handshakes_done, handshakes_failed, handshake_retries; /* retries: RETRY tokens sent */
+    uint64_t waiting_for_keys; /* messages queued until a handshake completes (gauge) */
+    /* Received record bytes decrypted straight from the packets into the
+     * buffer sdp_recv hands out, and those that arrived out of order and
+     * were copied there first. */
+    uint64_t rx_bytes_direct, rx_bytes_copied;
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

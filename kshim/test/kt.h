@@ -58,6 +58,8 @@ int kt_uring(int argc, char **argv);
 int kt_killbatch(int argc, char **argv);
 int kt_fuzz(int argc, char **argv);
 int kt_udp(int argc, char **argv);
+int kt_rtx(int argc, char **argv);
+int kt_rxcache(int argc, char **argv);
 int kt_hold(int argc, char **argv);
 int kt_statscmd(int argc, char **argv);
 

@@ -127,6 +127,7 @@ static const struct {
     {"keys", kt_keys},         {"limit", kt_limit},         {"wycheproof", kt_wycheproof}, {"interop", kt_interop},
     {"uring", kt_uring},       {"killbatch", kt_killbatch},   {"fuzz", kt_fuzz},
     {"udp", kt_udp},           {"hold", kt_hold},             {"stats", kt_statscmd},
+    {"rtx", kt_rtx},           {"rxcache", kt_rxcache},
 };
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/core.h"
 #include "engine/engine.h"
@@ -56,14 +57,39 @@ struct sdp_socket {
     pthread_mutex_t uop_lock;
     struct sdp_uring_op *uop_head, *uop_tail;     /* submitted, not yet run */
     struct sdp_uring_op *urecv_head, *urecv_tail; /* RECVs waiting for a message */
+
+    _Atomic(struct api_hs *) hsx; /* the handshake (session.c), NULL until sdp_set_tls */
 };
 
 struct sdp_uring_op;
 
+struct api_hs;
+
 /* socket.c */
+int sdp_api_peer_find(sdp_socket *s, const struct sdp_core_addr *a); /* index or -1 */
+/* Install keys a handshake agreed for a peer in every core (replacing the
+ * session of a peer that handshook again); next_id (0: default) starts its
+ * client ids.  Returns the peer index or a negative code. */
+int sdp_api_peer_set_keys(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                          const uint8_t *tx, const uint8_t *rx, uint64_t next_id);
+/* Hand a message to the application (queue or io_uring RECV). */
+void sdp_api_deliver_msg(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m);
 int sdp_api_peer_get(sdp_socket *s, const struct sdp_core_addr *a);
 int sdp_api_queue_pop(sdp_socket *s, struct sdp_msg *m);
 int sdp_api_queue_push_front(sdp_socket *s, const struct sdp_msg *m);
+
+/* rpc.c */
+unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id);
+void sdp_api_kick(sdp_socket *s, struct sdp_engine *e);
+
+/* session.c */
+int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct iovec *iov, int iovcnt,
+                    size_t total, uint64_t cookie, uint64_t *rpc_id);
+uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine_hs_pkt *pkts, unsigned n,
+                        uint64_t now);
+size_t sdp_api_hs_output(void *ctx, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_addr *to);
+void sdp_api_hs_stats(sdp_socket *s, struct sdp_stats *st);
+void sdp_api_hs_free(sdp_socket *s);
 
 /* uring_ops.c */
 void sdp_api_uop_intake(void *ctx, struct sdp_engine *e, void *op);

@@ -13,14 +13,14 @@
 
 /* The engine that owns an RPC: the same function as the kernel's steering
  * program applies to the id in our header. */
-static unsigned owner_engine(const sdp_socket *s, uint64_t id)
+unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
 {
     return s->n > 1 ? (unsigned)(((uint32_t)id >> 1) % s->n) : 0;
 }
 
 /* After work was queued on an engine: threaded, wake its thread; inline,
  * send now (one round without sleeping). */
-static void kick(sdp_socket *s, struct sdp_engine *e)
+void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded)
         sdp_engine_wake(e);
@@ -57,12 +57,19 @@ int sdp_sendv(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, co
     if (total > s->cfg.max_message)
         return SDP_ETOOBIG;
     int idx = sdp_api_peer_get(s, &a);
+    if (idx == SDP_ENOKEY) {
+        /* No keys yet: the handshake gets them while the message waits. */
+        rc = sdp_api_hs_send(s, &a, iov, iovcnt, total, cookie, rpc_id);
+        if (rc != SDP_EAGAIN)
+            return rc;
+        idx = sdp_api_peer_get(s, &a);
+    }
     if (idx < 0)
         return idx;
     uint64_t id = atomic_fetch_add(&s->peers[idx].next_id, 2);
     if (id > SDP_ID_MAX - 1)
         return SDP_ELIMIT; /* the id space of this key is spent: re-key */
-    struct sdp_engine *e = s->eng[owner_engine(s, id)];
+    struct sdp_engine *e = s->eng[sdp_api_owner_engine(s, id)];
     sdp_engine_lock(e);
     rc = sdp_core_send_request_id(sdp_engine_core(e), (uint32_t)idx, id, iov, iovcnt, cookie, sdp_engine_now());
     sdp_engine_unlock(e);
@@ -70,7 +77,7 @@ int sdp_sendv(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, co
         return rc;
     if (rpc_id)
         *rpc_id = id;
-    kick(s, e);
+    sdp_api_kick(s, e);
     return 0;
 }
 
@@ -97,7 +104,7 @@ int sdp_replyv(sdp_socket *s, const struct sdp_msg *req, const struct iovec *iov
                                     sdp_engine_now());
     sdp_engine_unlock(e);
     if (rc == 0)
-        kick(s, e);
+        sdp_api_kick(s, e);
     return rc;
 }
 

@@ -23,6 +23,7 @@
 
 #include "api/api_int.h"
 #include "core/core_ext.h"
+#include "crypto/aead_kshim.h"
 #include "crypto/keymem.h"
 #include "crypto/keysched.h"
 #include "engine/engine.h"
@@ -50,6 +51,8 @@ static int check_config(const struct sdp_config *c)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
         return SDP_EINSECURE;
+    if ((unsigned)c->kernel_crypto > SDP_KERNEL_CRYPTO_PREFER)
+        return SDP_EINVAL;
     return 0;
 }
 
@@ -149,13 +152,18 @@ static void deliver(void *ctx, struct sdp_engine *e, const struct sdp_core_event
         m.peer_len = s->peers[ev->peer].addr.len;
     }
     pthread_mutex_unlock(&s->peers_lock);
-    if (s->app_ring_fd >= 0 && sdp_api_uop_deliver(s, e, &m))
+    sdp_api_deliver_msg(s, e, &m);
+}
+
+void sdp_api_deliver_msg(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m)
+{
+    if (s->app_ring_fd >= 0 && sdp_api_uop_deliver(s, e, m))
         return;
-    if (queue_push(s, &m) != 0) {
+    if (queue_push(s, m) != 0) {
         /* Out of memory for the queue: the message is lost, its buffer
          * returned; the client's RPC times out. Counted. */
-        if (ev->data)
-            sdp_engine_release(e, ev->data);
+        if (m->data)
+            sdp_engine_release(e, m->data);
         atomic_fetch_add(&s->lost_events, 1);
     }
 }
@@ -191,6 +199,19 @@ static void unlock_all(sdp_socket *s)
         sdp_engine_unlock(s->eng[i]);
 }
 
+static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct sdp_core_addr *a,
+                     enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->addr = *a;
+    pc->suite = (enum sdp_suite)cipher;
+    memcpy(pc->tx_secret, tx, SDP_SECRET_LEN);
+    memcpy(pc->rx_secret, rx, SDP_SECRET_LEN);
+    pc->mtu = s->cfg.mtu;
+    pc->ip_hdr_len = s->family == AF_INET6 ? 40 : 20;
+    pc->aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
+}
+
 /* Install a peer in every core.  Caller holds peers_lock and every engine
  * lock.  Returns the peer index or a negative code. */
 static int peer_install_locked(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
@@ -199,14 +220,7 @@ static int peer_install_locked(sdp_socket *s, const struct sdp_core_addr *a, enu
     if (s->npeers >= s->cfg.max_peers)
         return SDP_ELIMIT;
     struct sdp_core_peer_cfg pc;
-    memset(&pc, 0, sizeof(pc));
-    pc.addr = *a;
-    pc.suite = (enum sdp_suite)cipher;
-    memcpy(pc.tx_secret, tx, SDP_SECRET_LEN);
-    memcpy(pc.rx_secret, rx, SDP_SECRET_LEN);
-    pc.mtu = s->cfg.mtu;
-    pc.ip_hdr_len = s->family == AF_INET6 ? 40 : 20;
-    pc.aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
+    peer_cfg(s, &pc, a, cipher, tx, rx);
     int rc = 0;
     for (unsigned i = 0; i < s->n && rc == 0; i++) {
         uint32_t idx;
@@ -272,6 +286,42 @@ int sdp_api_peer_get(sdp_socket *s, const struct sdp_core_addr *a)
     idx = peer_find_locked(s, a);
     if (idx < 0)
         idx = peer_install_default_locked(s, a);
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    return idx;
+}
+
+int sdp_api_peer_find(sdp_socket *s, const struct sdp_core_addr *a)
+{
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, a);
+    pthread_mutex_unlock(&s->peers_lock);
+    return idx;
+}
+
+int sdp_api_peer_set_keys(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                          const uint8_t *tx, const uint8_t *rx, uint64_t next_id)
+{
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, a);
+    if (idx >= 0) {
+        /* The peer handshook again (it restarted): a new session replaces
+         * the old one in every core.  Our client ids keep counting up, so
+         * nothing of the old session can be mistaken for the new one. */
+        struct sdp_core_peer_cfg pc;
+        peer_cfg(s, &pc, a, cipher, tx, rx);
+        int rc = 0;
+        for (unsigned i = 0; i < s->n && rc == 0; i++)
+            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
+        sdp_keymem_wipe(&pc, sizeof(pc));
+        if (rc)
+            idx = rc;
+    } else {
+        idx = peer_install_locked(s, a, cipher, tx, rx);
+        if (idx >= 0 && next_id > 2)
+            atomic_store(&s->peers[idx].next_id, next_id);
+    }
     pthread_mutex_unlock(&s->peers_lock);
     unlock_all(s);
     return idx;
@@ -377,6 +427,12 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         goto fail;
     memset(s->peer_hash, 0xff, (s->peer_hmask + 1) * sizeof(int));
 
+    int kshim = c.kernel_crypto != SDP_KERNEL_CRYPTO_OFF &&
+                sdp_aead_kshim_probe(c.kernel_crypto == SDP_KERNEL_CRYPTO_PREFER);
+    if (c.kernel_crypto == SDP_KERNEL_CRYPTO_REQUIRE && !kshim) {
+        rc = SDP_EUNAVAIL;
+        goto fail;
+    }
     struct sockaddr_storage bind_addr;
     socklen_t bind_len = addr_len;
     memcpy(&bind_addr, addr, addr_len < sizeof(bind_addr) ? addr_len : sizeof(bind_addr));
@@ -404,6 +460,9 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.unknown_peer = on_unknown_peer;
         ec.uring_op = sdp_api_uop_intake;
         ec.after_step = sdp_api_uop_run;
+        ec.kshim = kshim;
+        ec.hs_run = sdp_api_hs_run;
+        ec.hs_output = sdp_api_hs_output;
         if ((rc = sdp_engine_new(&ec, &s->eng[i])) != 0)
             goto fail;
         if (i == 0) {
@@ -463,6 +522,7 @@ void sdp_close(sdp_socket *s)
     for (unsigned i = 0; s->eng && i < s->n; i++)
         sdp_engine_free(s->eng[i]);
     free(s->eng);
+    sdp_api_hs_free(s);
     free(s->q);
     free(s->peers);
     free(s->peer_hash);
@@ -526,6 +586,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->mem_used += cs.mem_used;
     st->rpcs_active += cs.rpcs_active;
     st->misdirected += es.misdirected;
+    st->rx_bytes_direct += cs.rx_bytes_direct;
+    st->rx_bytes_copied += cs.rx_bytes_inplace;
 }
 
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st)
@@ -535,6 +597,7 @@ int sdp_get_stats(sdp_socket *s, struct sdp_stats *st)
     memset(st, 0, sizeof(*st));
     for (unsigned i = 0; i < s->n; i++)
         add_engine_stats(s, i, st);
+    sdp_api_hs_stats(s, st);
     return 0;
 }
 

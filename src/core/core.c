@@ -1,6 +1,7 @@
 /* The endpoint: configuration, tables, peers, the send calls, events and
  * the helpers the other core files share. */
 #include "core/core_int.h"
+#include "core/core_ext.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -110,14 +111,13 @@ void sdp_core_free(struct sdp_core *c)
     }
     sdp_rpc_table_fini(&c->rpcs, &c->mem);
     sdp_sendq_fini(&c->sendq, &c->mem);
+    sdp_rec_streams_fini(&c->rx_streams);
     struct sdp_core_event ev;
     while (c->ev && sdp_core_next_event(c, &ev))
         sdp_core_release(c, ev.data);
     if (c->peers) {
-        for (uint32_t i = 0; i < c->npeers; i++) {
-            sdp_rec_key_clear(&c->peers[i].tx);
-            sdp_rec_key_clear(&c->peers[i].rx);
-        }
+        for (uint32_t i = 0; i < c->npeers; i++)
+            sdp_keys_fini(&c->peers[i].keys);
     }
     struct sdp_mem mem = c->mem;
     sdp_mem_table_free(&mem, c->peers, c->cfg.max_peers, sizeof(*c->peers));
@@ -145,17 +145,19 @@ struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_c
     return peer_lookup(c, a);
 }
 
-static int install_key(struct sdp_rec_key *rk, const struct sdp_aead_provider *prov, enum sdp_suite suite,
-                       const uint8_t secret[SDP_SECRET_LEN])
+/* The suite's provider of the configured family ("<family>-<suite>"), or
+ * its default provider. */
+static int find_provider(const struct sdp_core *c, const struct sdp_core_peer_cfg *pc,
+                         const struct sdp_aead_provider **prov)
 {
-    struct sdp_traffic_keys *tk = sdp_traffic_keys_new();
-    if (!tk)
-        return SDP_ENOMEM;
-    int rc = sdp_keysched_derive(suite, secret, tk);
-    if (rc == 0)
-        rc = sdp_rec_key_init(rk, prov, tk, 0, 0);
-    sdp_traffic_keys_free(tk);
-    return rc;
+    const char *fam = c->cfg.aead_family;
+    if (!fam)
+        return sdp_aead_find(pc->suite, NULL, pc->aead_flags, prov);
+    size_t n = strlen(fam);
+    for (const struct sdp_aead_provider *const *a = sdp_aead_all(); *a; a++)
+        if ((*a)->suite == pc->suite && strncmp((*a)->name, fam, n) == 0 && (*a)->name[n] == '-')
+            return sdp_aead_find(pc->suite, (*a)->name, pc->aead_flags, prov);
+    return SDP_EUNAVAIL;
 }
 
 int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, uint32_t *peer)
@@ -163,34 +165,55 @@ int sdp_core_peer_add(struct sdp_core *c, const struct sdp_core_peer_cfg *pc, ui
     if (!c || !pc || pc->addr.len == 0 || pc->addr.len > SDP_CORE_ADDR_MAX || pc->mtu < 576 ||
         pc->mtu > 65535 || pc->ip_hdr_len > 60 || peer_lookup(c, &pc->addr))
         return SDP_EINVAL;
-    if (c->npeers >= c->cfg.max_peers)
+    /* The lowest free slot: a removed peer's index is reused. */
+    uint32_t idx = 0;
+    while (idx < c->npeers && c->peers[idx].in_use)
+        idx++;
+    if (idx >= c->cfg.max_peers)
         return SDP_ELIMIT;
-    const struct sdp_aead_provider *prov;
-    int rc = sdp_aead_find(pc->suite, NULL, pc->aead_flags, &prov);
+    int rc = sdp_core_peer_setup(c, &c->peers[idx], idx, pc);
     if (rc != 0)
         return rc;
-    struct sdp_peer *p = &c->peers[c->npeers];
+    sdp_core_peer_hash(c, &c->peers[idx]);
+    if (idx == c->npeers)
+        c->npeers++;
+    c->peers_live++;
+    *peer = idx;
+    return 0;
+}
+
+/* Everything a new session of a peer starts with (slot p, index idx). */
+int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, const struct sdp_core_peer_cfg *pc)
+{
     memset(p, 0, sizeof(*p));
-    if ((rc = install_key(&p->tx, prov, pc->suite, pc->tx_secret)) != 0 ||
-        (rc = install_key(&p->rx, prov, pc->suite, pc->rx_secret)) != 0) {
-        sdp_rec_key_clear(&p->tx);
-        sdp_rec_key_clear(&p->rx);
+    const struct sdp_aead_provider *prov;
+    int rc = find_provider(c, pc, &prov);
+    if (rc == 0)
+        rc = sdp_keys_init(&p->keys, pc, prov, c->cfg.key_update_after);
+    if (rc != 0)
         return rc;
-    }
+    p->keys.keep_tx_prev = (uint8_t)(c->cfg.plain_records != 0);
     p->addr = pc->addr;
-    p->idx = c->npeers;
+    p->idx = idx;
     p->in_use = 1;
+    if (++c->sessions == 0)
+        c->sessions = 1; /* 0 means "no session" */
+    p->session = c->sessions;
     p->mtu = pc->mtu;
     p->max_payload = pc->mtu - pc->ip_hdr_len - 8 - SDP_DATA_HDR_LEN;
     p->next_id = 2;
-    sdp_replay_init(&p->replay, c->replay_bits + (size_t)c->npeers * c->replay_words, c->replay_words);
+    memset(c->replay_bits + (size_t)idx * c->replay_words, 0, (size_t)c->replay_words * sizeof(uint64_t));
+    sdp_replay_init(&p->replay, c->replay_bits + (size_t)idx * c->replay_words, c->replay_words);
     p->ncutoffs = SDP_CORE_UNSCHED_LEVELS;
     memcpy(p->cutoffs, c->cfg.cutoffs, sizeof(c->cfg.cutoffs));
+    return 0;
+}
+
+void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p)
+{
     uint32_t h = sdp_peer_addr_hash(&p->addr) & c->peer_hmask;
     p->hnext = c->peer_hash[h];
     c->peer_hash[h] = p;
-    *peer = c->npeers++;
-    return 0;
 }
 
 int sdp_core_drop(struct sdp_core *c, int reason, int code)
@@ -263,6 +286,8 @@ void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r)
     struct sdp_peer *p = &c->peers[r->peer];
     sdp_grant_remove(&c->grant, &r->in.g);
     sdp_core_unauth_clear(c, r);
+    sdp_core_rx_end(c, r);
+    sdp_core_tx_end(c, r);
     p->mem -= sdp_rpc_bytes(r);
     sdp_msgin_fini(&r->in, &c->mem);
     sdp_msgout_fini(&r->out, &c->mem);
@@ -275,7 +300,7 @@ void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err)
 {
     if (r->state == SDP_RPC_CLIENT) {
         struct sdp_core_event ev = {.type = SDP_CORE_EV_FAILED, .peer = r->peer, .rpc_id = r->id,
-                                    .cookie = r->cookie, .error = err};
+                                    .cookie = r->cookie, .error = err, .session = c->peers[r->peer].session};
         (void)sdp_core_push_event(c, &ev);
         c->st.rpcs_failed++;
     }
@@ -299,6 +324,36 @@ void sdp_core_run_grants(struct sdp_core *c)
 
 static const uint8_t empty_msg[1];
 
+/* Plaintext mode: a record must fit one GSO segment (the sealer below takes
+ * whole records per send), so records shrink on small-MTU paths. */
+static uint16_t send_rec_size(const struct sdp_core *c, const struct sdp_peer *p)
+{
+    if (!c->cfg.plain_records)
+        return c->cfg.rec_size;
+    uint32_t pkts = c->cfg.gso_max / (SDP_DATA_HDR_LEN + p->max_payload);
+    uint64_t room = (uint64_t)(pkts < SDP_MSGOUT_GSO_SEGS ? pkts : SDP_MSGOUT_GSO_SEGS) * p->max_payload;
+    return room > SDP_TAG_LEN && room - SDP_TAG_LEN < c->cfg.rec_size ? (uint16_t)(room - SDP_TAG_LEN)
+                                                                      : c->cfg.rec_size;
+}
+
+/* A new outgoing message under key tk: sealed now, or in plaintext mode
+ * kept as plaintext for the sealer below, its records still counted
+ * against the key's usage limits (the module enforces its own too). */
+static int out_init(struct sdp_core *c, struct sdp_msgout *m, struct sdp_rec_key *tk, uint64_t id,
+                    const struct iovec *iov, int iovcnt, size_t len, uint16_t rs)
+{
+    if (!c->cfg.plain_records)
+        return sdp_msgout_initv(m, &c->mem, tk, id, iov, iovcnt, (uint32_t)len, rs, c->cfg.unsched_bytes);
+    if (!tk)
+        return SDP_EINVAL;
+    if (tk->data_sealed + sdp_msg_nrec((uint32_t)len, rs) > tk->seal_limit)
+        return SDP_EKEYLIMIT;
+    int rc = sdp_msgout_initv_plain(m, &c->mem, tk, id, iov, iovcnt, (uint32_t)len, rs, c->cfg.unsched_bytes);
+    if (rc == 0)
+        tk->data_sealed += sdp_msg_nrec((uint32_t)len, rs);
+    return rc;
+}
+
 static int check_send(struct sdp_core *c, struct sdp_peer *p, size_t len)
 {
     if (len > c->cfg.max_msg_len)
@@ -321,9 +376,29 @@ int sdp_core_send_request(struct sdp_core *c, uint32_t peer, const void *data, s
 int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
                             size_t len, uint64_t cookie, uint64_t now, uint64_t *rpc_id)
 {
-    if (!c || peer >= c->npeers || !rpc_id || iovcnt < 0 || (iovcnt > 0 && !iov))
+    return sdp_core_send_request_fv(c, peer, id, iov, iovcnt, len, cookie, now, 0, rpc_id);
+}
+
+/* The key a new message goes under: the early key, or the transmit key,
+ * updated first if the message would not fit under it. */
+static struct sdp_rec_key *seal_key(struct sdp_core *c, struct sdp_peer *p, size_t len, int early)
+{
+    if (early)
+        return p->keys.early_tx.prov ? &p->keys.early_tx : NULL;
+    (void)sdp_keys_tx_maybe_update(&p->keys, sdp_msg_nrec((uint32_t)len, c->cfg.rec_size), &c->st);
+    return &p->keys.tx;
+}
+
+int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
+                             size_t len, uint64_t cookie, uint64_t now, unsigned flags, uint64_t *rpc_id)
+{
+    if (!c || !sdp_core_peer_at(c, peer) || !rpc_id || iovcnt < 0 || (iovcnt > 0 && !iov) ||
+        (flags & ~SDP_CORE_SEND_EARLY))
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
+    int early = (flags & SDP_CORE_SEND_EARLY) != 0;
+    if (early && !p->keys.early_tx.prov)
+        return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;
@@ -334,17 +409,20 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, cons
     struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
     if (!r)
         return SDP_ELIMIT;
-    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
-                          c->cfg.unsched_bytes);
+    uint16_t rs = send_rec_size(c, p);
+    rc = out_init(c, &r->out, seal_key(c, p, len, early), id, iov, iovcnt, len, rs);
     if (rc != 0) {
         sdp_rpc_put(&c->rpcs, r);
         return rc;
     }
+    sdp_core_tx_begin(c, r);
+    if (!early)
+        sdp_core_tx_sealed(c, p);
     r->state = SDP_RPC_CLIENT;
     r->cookie = cookie;
     p->nrpcs++;
     p->mem += r->out.alloc;
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.requests_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);
@@ -364,7 +442,7 @@ int sdp_core_send_response(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, c
 int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                              int iovcnt, size_t len, uint64_t now)
 {
-    if (!c || peer >= c->npeers || iovcnt < 0 || (iovcnt > 0 && !iov))
+    if (!c || !sdp_core_peer_at(c, peer) || iovcnt < 0 || (iovcnt > 0 && !iov))
         return SDP_EINVAL;
     struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, peer, rpc_id);
     if (!r || r->state != SDP_RPC_SRV_SERVICE)
@@ -373,14 +451,16 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;
-    rc = sdp_msgout_initv(&r->out, &c->mem, &p->tx, rpc_id, iov, iovcnt, (uint32_t)len, c->cfg.rec_size,
-                          c->cfg.unsched_bytes);
+    uint16_t rs = send_rec_size(c, p);
+    rc = out_init(c, &r->out, seal_key(c, p, len, 0), rpc_id, iov, iovcnt, len, rs);
     if (rc != 0)
         return rc;
+    sdp_core_tx_begin(c, r);
+    sdp_core_tx_sealed(c, p);
     p->mem += r->out.alloc;
     r->state = SDP_RPC_SRV_OUTGOING;
     sdp_rpc_heard(r);
-    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, c->cfg.rec_size);
+    c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.responses_sent++;
     sdp_core_send_update(c, r);
     sdp_core_arm(c, now);

@@ -65,6 +65,17 @@ struct sdp_core_config {
     uint32_t replay_window;      /* request ids it covers per peer (4032; raised to max_rpcs_per_peer) */
     uint32_t cutoffs[4];         /* default unscheduled cutoffs, prio 7..4 (Homa's) */
     uint32_t ctlq_cap;           /* queued control packets (4096, at least 2 per RPC) */
+    uint64_t key_update_after;   /* seals per transmit key before an automatic key update (0:
+                                    half the AEAD limit, 2^22 for AES-GCM); engines sending to
+                                    the same peer each take their share (PROTOCOL.md 7) */
+    /* Provider family for peer keys ("kshim" picks kshim-aes128gcm /
+     * kshim-aes256gcm); NULL: the suite's default provider. */
+    const char *aead_family;
+    /* 1: keep outgoing messages as plaintext and let the layer below seal
+     * them (the kshim module on the send path): DATA segments leave
+     * sdp_core_output unsealed, cover whole records, and their descriptor
+     * names the records (docs/KSHIM.md).  Control packets stay sealed. */
+    int plain_records;
     struct sdp_core_allocator allocator; /* malloc/free when alloc is NULL */
 };
 
@@ -89,6 +100,53 @@ struct sdp_core_peer_cfg {
     unsigned aead_flags;         /* SDP_AEAD_ALLOW_INSECURE for the null suite */
 };
 int sdp_core_peer_add(struct sdp_core *core, const struct sdp_core_peer_cfg *pc, uint32_t *peer);
+
+/* Key lifecycle (docs/PROTOCOL.md section 7).
+ *
+ * Key update: our transmit keys advance one generation (the next secret is
+ * HKDF-Expand-Label(secret, "sdp ku")) here, and by themselves once a key
+ * has sealed key_update_after times.  Messages already sealed keep their
+ * generation.  The peer's generations are followed as they authenticate.
+ * Errors: SDP_EINVAL (peer), SDP_ENOMEM, SDP_ECRYPTO (the old key stays). */
+int sdp_core_key_update(struct sdp_core *core, uint32_t peer);
+/* Current transmit and receive generations of a peer.  SDP_EINVAL (peer). */
+int sdp_core_key_generation(const struct sdp_core *core, uint32_t peer, uint32_t *tx, uint32_t *rx);
+
+/* A new session with the same peer (it handshook again, e.g. after a
+ * restart): fresh generation-0 keys from pc (whose address may differ from
+ * the old one, but not be another peer's); our client RPCs to it fail
+ * with SDP_EUNKNOWN (FAILED events), its server RPCs and queued control
+ * packets are dropped, its replay window, client ids, 0-RTT keys and byte
+ * accounting start over.  Events already queued keep their old session
+ * number (struct sdp_core_event), so a caller can tell stale ones.
+ * Errors as sdp_core_peer_add (the old session is gone even then: the
+ * peer is removed). */
+int sdp_core_peer_replace(struct sdp_core *core, uint32_t peer, const struct sdp_core_peer_cfg *pc);
+/* The same, and the slot is freed: its index may be handed out again by
+ * sdp_core_peer_add (with a new session number).  SDP_EINVAL (peer). */
+int sdp_core_peer_remove(struct sdp_core *core, uint32_t peer);
+/* The peer's session number: changes at every replace and reuse of the
+ * slot.  0 for a slot not in use. */
+uint32_t sdp_core_peer_session(const struct sdp_core *core, uint32_t peer);
+
+/* 0-RTT keys of the peer's session, from an early traffic secret.  A
+ * client installs SDP_CORE_KEY_TX and sends requests with
+ * SDP_CORE_SEND_EARLY (core_ext.h): sealed under it, EARLY in header and
+ * record AAD.  A server installs SDP_CORE_KEY_RX: it opens early data and
+ * delivers it with event.early = 1 (the application may refuse requests
+ * that are not idempotent); responses always go under the normal keys.
+ * suite must be the peer's.  Errors: SDP_EINVAL (peer, suite, dir, or an
+ * RX key replaced while early messages are arriving), SDP_ENOMEM,
+ * SDP_ECRYPTO. */
+#define SDP_CORE_KEY_TX 1
+#define SDP_CORE_KEY_RX 2
+int sdp_core_peer_set_early(struct sdp_core *core, uint32_t peer, enum sdp_suite suite,
+                            const uint8_t secret[SDP_SECRET_LEN], int dir);
+/* Forget the 0-RTT keys (the handshake completed or refused 0-RTT): early
+ * data is refused from now on (dropped, counted as SDP_DROP_EARLY); early
+ * messages already authenticated finish under the key, then it is wiped.
+ * Early requests already sent keep their sealed bytes.  SDP_EINVAL (peer). */
+int sdp_core_peer_drop_early(struct sdp_core *core, uint32_t peer);
 
 /* Start an RPC: copies and seals data now (the core never re-seals).
  * *rpc_id receives the client id (even).  cookie comes back in the
@@ -118,6 +176,15 @@ struct sdp_core_seg_desc {
     uint32_t seg_size;
     uint32_t npkts;
     uint8_t priority; /* 0-7, 7 highest: map to DSCP */
+    /* plain_records mode, DATA segments (plain 1): the records to seal,
+     * every datagram being SDP_DATA_HDR_LEN clear bytes then a slice of the
+     * message's wire bytes starting at wire_off, under seal_key with
+     * aad_flags.  seal_key NULL (its generation is gone): never send it. */
+    uint8_t plain, aad_flags;
+    const struct sdp_aead_key *seal_key;
+    uint64_t msg_id;
+    uint32_t msg_len, wire_off;
+    uint16_t rec_size;
 };
 int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
                     struct sdp_core_seg_desc *desc);
@@ -139,7 +206,11 @@ struct sdp_core_event {
     uint64_t cookie;  /* RESPONSE and FAILED */
     uint8_t *data;    /* REQUEST and RESPONSE: plaintext, owned by the app */
     size_t len;
-    int error;        /* FAILED: SDP_ETIMEDOUT (peer silent), SDP_ENOMEM (budget) */
+    int error;        /* FAILED: SDP_ETIMEDOUT (peer silent), SDP_ENOMEM (budget),
+                         SDP_EUNKNOWN (the peer's session was replaced or removed) */
+    uint32_t session; /* the peer's session number when the event was queued */
+    uint8_t early;    /* REQUEST: it came under 0-RTT keys (it may be a replay of a
+                         flight another server also got: refuse what is not idempotent) */
 };
 /* 1 and *ev filled, or 0 when there is none.  Release ev->data (also for
  * 0-byte messages) with sdp_core_release. */
@@ -149,8 +220,8 @@ void sdp_core_release(struct sdp_core *core, uint8_t *data);
 enum sdp_drop_reason {
     SDP_DROP_NO_PEER,      /* source address is not an installed peer */
     SDP_DROP_DECODE,       /* the wire decoder refused it */
-    SDP_DROP_KEY_PHASE,    /* key generation we do not have */
-    SDP_DROP_UNSUPPORTED,  /* HANDSHAKE, EARLY data: not handled by the core */
+    SDP_DROP_KEY_PHASE,    /* other key phase that opened under no generation we may use */
+    SDP_DROP_UNSUPPORTED,  /* HANDSHAKE: not handled by the core */
     SDP_DROP_CTL_AUTH,     /* control tag did not verify */
     SDP_DROP_CTL_REPLAY,   /* ctl_seq not above the RPC's last */
     SDP_DROP_REPLAY,       /* request id seen or below the window */
@@ -164,6 +235,7 @@ enum sdp_drop_reason {
     SDP_DROP_REC_AUTH,     /* a record failed to open (its bytes discarded) */
     SDP_DROP_GAPS,         /* too fragmented: bytes dropped, asked for later */
     SDP_DROP_CTLQ_FULL,    /* our control queue overflowed (outgoing) */
+    SDP_DROP_EARLY,        /* EARLY data without an open 0-RTT receive key */
     SDP_DROP__COUNT
 };
 const char *sdp_core_drop_name(int reason);
@@ -175,14 +247,25 @@ struct sdp_core_stats {
     uint64_t grants_sent, granted_bytes, resends_sent, resends_recv;
     uint64_t busy_sent, unknown_sent, need_ack_sent, acks_sent;
     uint64_t records_sealed, records_opened;
+    /* Record bytes decrypted straight from packets into the delivered
+     * buffer, and those copied first and decrypted in place (out of order,
+     * or no stream free); rx_streams_busy: records that found none free. */
+    uint64_t rx_bytes_direct, rx_bytes_inplace, rx_streams_busy;
     uint64_t requests_sent, responses_sent, requests_delivered, responses_delivered;
     uint64_t rpcs_failed, client_timeouts, server_timeouts, restarts, server_acked;
+    uint64_t key_updates;     /* our transmit generations advanced */
+    uint64_t rx_key_updates;  /* peers' generations adopted on authentication */
+    uint64_t rx_keys_wiped;   /* older receive generations wiped once drained */
+    uint64_t early_delivered; /* requests delivered under 0-RTT keys */
+    uint64_t peers_replaced, peers_removed;
     uint64_t drops[SDP_DROP__COUNT];
     uint64_t drops_total;
     /* gauges */
     uint64_t mem_used, mem_peak, table_bytes;
     uint64_t rpcs_active, peers, unauth_msgs, unauth_bytes;
     uint64_t incoming, incoming_peak, events_pending, ctlq_len;
+    uint64_t rx_old_keys;     /* older receive generations still held, all peers */
+    uint64_t tx_gen_max, rx_gen_max; /* highest generation of any peer */
 };
 void sdp_core_get_stats(const struct sdp_core *core, struct sdp_core_stats *st);
 

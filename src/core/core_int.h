@@ -19,7 +19,9 @@ struct sdp_core {
     struct sdp_core_config cfg;
     struct sdp_mem mem;
     struct sdp_peer *peers;
-    uint32_t npeers;
+    uint32_t npeers;                /* slots ever used; those not in_use are free */
+    uint32_t peers_live;
+    uint32_t sessions;              /* last session number handed out */
     struct sdp_peer **peer_hash;
     uint32_t peer_hmask;
     uint64_t *replay_bits;          /* every peer's replay ring, replay_words each */
@@ -37,17 +39,28 @@ struct sdp_core {
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
+    struct sdp_rec_streams rx_streams; /* streaming opens of incoming records (msgin.c) */
     struct sdp_core_stats st;
 };
+
+static inline struct sdp_peer *sdp_core_peer_at(const struct sdp_core *c, uint32_t peer)
+{
+    return peer < c->npeers && c->peers[peer].in_use ? &c->peers[peer] : NULL;
+}
 
 /* core.c: the sends, gathering from an iovec of len bytes in all. */
 /* id 0: take the next id from the peer's counter; else the caller's id. */
 int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
                             size_t len,
                             uint64_t cookie, uint64_t now, uint64_t *rpc_id);
+int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, const struct iovec *iov, int iovcnt,
+                             size_t len, uint64_t cookie, uint64_t now, unsigned flags, uint64_t *rpc_id);
 int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id, const struct iovec *iov,
                              int iovcnt, size_t len, uint64_t now);
 struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_core_addr *a);
+/* session.c: install a peer's session into slot p (not hashed yet). */
+int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, const struct sdp_core_peer_cfg *pc);
+void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
 void sdp_core_arm(struct sdp_core *c, uint64_t now);
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);
@@ -56,6 +69,16 @@ void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err);
 void sdp_core_send_update(struct sdp_core *c, struct sdp_rpc *r);
 void sdp_core_unauth_clear(struct sdp_core *c, struct sdp_rpc *r);
 void sdp_core_run_grants(struct sdp_core *c);
+/* The incoming message of r is finished (delivered or dropped): it no
+ * longer holds its key generation. */
+void sdp_core_rx_end(struct sdp_core *c, struct sdp_rpc *r);
+/* Automatic or asked-for key update, when allowed (PROTOCOL.md 7): after
+ * sealing, and whenever what allows it changes. */
+void sdp_core_tx_sealed(struct sdp_core *c, struct sdp_peer *p);
+/* r's outgoing message was sealed / is going away / the peer authenticated it. */
+void sdp_core_tx_begin(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_tx_end(struct sdp_core *c, struct sdp_rpc *r);
+void sdp_core_tx_confirm(struct sdp_core *c, struct sdp_rpc *r);
 static inline uint64_t sdp_rpc_bytes(const struct sdp_rpc *r)
 {
     return (uint64_t)r->out.alloc + r->in.alloc;

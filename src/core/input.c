@@ -32,8 +32,9 @@ static void unauth_set(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
 }
 
 static int msgin_start(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, uint64_t mid,
-                       const struct sdp_data *d)
+                       const struct sdp_data *d, uint8_t kf)
 {
+    r->in_flags = kf;
     int rc = sdp_msgin_init(&r->in, &c->mem, mid, d->msg_len, d->rec_size,
                             min_u32(d->unsched, (uint32_t)sdp_msg_wire_len(d->msg_len, d->rec_size)));
     if (rc != 0)
@@ -46,6 +47,7 @@ static void msgin_stop(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
 {
     sdp_grant_remove(&c->grant, &r->in.g);
     sdp_core_unauth_clear(c, r);
+    sdp_core_rx_end(c, r);
     p->mem -= r->in.alloc;
     sdp_msgin_fini(&r->in, &c->mem);
 }
@@ -55,8 +57,9 @@ static void deliver(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
     struct sdp_msgin *m = &r->in;
     sdp_grant_remove(&c->grant, &m->g);
     p->mem -= m->alloc; /* now the event's (still in the core's budget) */
-    struct sdp_core_event ev = {.peer = r->peer, .rpc_id = r->id, .len = m->msg_len};
+    struct sdp_core_event ev = {.peer = r->peer, .rpc_id = r->id, .len = m->msg_len, .session = p->session};
     ev.data = sdp_msgin_take(m);
+    sdp_core_rx_end(c, r);
     if (r->state == SDP_RPC_CLIENT) {
         ev.type = SDP_CORE_EV_RESPONSE;
         ev.cookie = r->cookie;
@@ -65,6 +68,8 @@ static void deliver(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
         sdp_core_rpc_free(c, r);
     } else {
         ev.type = SDP_CORE_EV_REQUEST;
+        ev.early = (r->in_flags & SDP_F_EARLY) != 0;
+        c->st.early_delivered += ev.early;
         c->st.requests_delivered++;
         r->state = SDP_RPC_SRV_SERVICE;
         sdp_rpc_heard(r);
@@ -79,12 +84,17 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
 {
     const struct sdp_data *d = &pk->u.data;
     uint64_t mid = pk->hdr.rpc_id;
-    if (pk->hdr.flags & SDP_F_EARLY)
-        return sdp_core_drop(c, SDP_DROP_UNSUPPORTED, SDP_EPROTO);
+    uint8_t kf = pk->hdr.flags & (SDP_F_KEY_PHASE | SDP_F_EARLY);
     if (d->msg_len > c->cfg.max_msg_len)
         return sdp_core_drop(c, SDP_DROP_TOO_BIG, SDP_ETOOBIG);
     struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, p->idx, mid ^ 1);
-    int is_req = (mid & 1) == 0;
+    int is_req = (mid & 1) == 0, created = 0;
+    /* 0-RTT data: requests only, phase 0, and only while the early key
+     * accepts new messages (those it already opened may finish). */
+    if ((kf & SDP_F_EARLY) &&
+        (!is_req || (kf & SDP_F_KEY_PHASE) ||
+         (!p->keys.early_open && !(r && r->in_counted && (r->in_flags & SDP_F_EARLY)))))
+        return sdp_core_drop(c, SDP_DROP_EARLY, SDP_EPROTO);
     if (is_req) {
         if (!r) {
             if (!c->cfg.replay_window_off && sdp_replay_check(&p->replay, sdp_replay_ctr(mid)) != 0)
@@ -99,10 +109,11 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
             r = sdp_rpc_new(&c->rpcs, p->idx, mid ^ 1);
             if (!r)
                 return sdp_core_drop(c, SDP_DROP_LIMIT_RPC, SDP_ELIMIT);
-            if (msgin_start(c, p, r, mid, d) != 0) {
+            if (msgin_start(c, p, r, mid, d, kf) != 0) {
                 sdp_rpc_put(&c->rpcs, r);
                 return sdp_core_drop(c, SDP_DROP_LIMIT_MEM, SDP_ENOMEM);
             }
+            created = 1;
             r->state = SDP_RPC_SRV_INCOMING;
             p->nrpcs++;
             unauth_set(c, p, r);
@@ -116,7 +127,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
             return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EUNKNOWN);
         if (!sdp_msgin_live(&r->in)) {
             uint64_t need = SDP_MSGIN_BLK_HDR + min_u32(d->msg_len, d->rec_size) + SDP_TAG_LEN + 1;
-            if (p->mem + need > c->cfg.peer_mem_limit || msgin_start(c, p, r, mid, d) != 0)
+            if (p->mem + need > c->cfg.peer_mem_limit || msgin_start(c, p, r, mid, d, kf) != 0)
                 return sdp_core_drop(c, SDP_DROP_LIMIT_MEM, SDP_ENOMEM);
         }
     }
@@ -130,7 +141,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
          * corrupted or forged first packet cannot wedge the message. */
         int was_unauth = r->unauth;
         msgin_stop(c, p, r);
-        if (msgin_start(c, p, r, mid, d) != 0) {
+        if (msgin_start(c, p, r, mid, d, kf) != 0) {
             sdp_core_drop(c, SDP_DROP_LIMIT_MEM, SDP_ENOMEM);
             if (is_req)
                 sdp_core_rpc_free(c, r);
@@ -140,12 +151,45 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
             unauth_set(c, p, r);
     }
 
+    /* The key: a message is sealed whole under one generation, so once a
+     * record opened the message keeps it; before that the header's flags
+     * (not authenticated) name it: the current or the next generation
+     * (PROTOCOL.md 7.2). */
+    if (kf != r->in_flags) {
+        if (m->authed)
+            return sdp_core_drop(c, SDP_DROP_MISMATCH, SDP_EPROTO);
+        r->in_flags = kf;
+    }
+    struct sdp_rec_key *rk = NULL;
+    uint32_t gen = r->in_gen;
+    if (kf & SDP_F_EARLY) {
+        rk = p->keys.early_rx.prov ? &p->keys.early_rx : NULL;
+    } else if (m->authed) {
+        rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
+    } else {
+        uint32_t gens[3];
+        unsigned n = sdp_keys_rx_candidates(&p->keys, kf & SDP_F_KEY_PHASE, 1, gens);
+        if (n > 0) {
+            gen = gens[0];
+            rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
+        }
+        r->in_gen = gen;
+    }
+    if (!rk) {
+        if (created)
+            sdp_core_rpc_free(c, r);
+        return sdp_core_drop(c, SDP_DROP_KEY_PHASE, SDP_EBADMSG);
+    }
+
     uint64_t room = c->cfg.peer_mem_limit > p->mem ? c->cfg.peer_mem_limit - p->mem : 0;
     size_t before = m->alloc;
     struct sdp_msgin_res res;
-    sdp_msgin_place(m, &c->mem, &p->rx, d->offset, d->payload, d->payload_len, (size_t)(room + before), &res);
+    sdp_msgin_place(m, &c->mem, rk, &c->rx_streams, d->offset, d->payload, d->payload_len,
+                    (size_t)(room + before), &res);
     p->mem = p->mem - before + m->alloc;
     c->st.records_opened += res.opened;
+    c->st.rx_bytes_direct += res.direct;
+    c->st.rx_bytes_inplace += res.inplace;
     if (res.opened)
         sdp_peer_heard(p);
     if (res.new_bytes)
@@ -169,12 +213,22 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         return SDP_ENOMEM;
     }
     if (res.authed_now) {
+        if (kf & SDP_F_EARLY) {
+            p->keys.early_live++;
+        } else {
+            sdp_keys_rx_begin(&p->keys, gen);
+            if (sdp_keys_rx_authed(&p->keys, gen, &c->st))
+                sdp_core_arm(c, now); /* the tick wipes the old generation once it drains */
+        }
+        r->in_counted = 1;
         if (is_req) {
             sdp_core_unauth_clear(c, r);
             if (!c->cfg.replay_window_off)
                 sdp_replay_update(&p->replay, sdp_replay_ctr(mid));
         } else if (sdp_msgout_live(&r->out)) {
             /* The server has all of the request: its bytes can go. */
+            sdp_core_tx_confirm(c, r);
+            sdp_core_tx_end(c, r);
             p->mem -= r->out.alloc;
             sdp_msgout_fini(&r->out, &c->mem);
             sdp_core_send_update(c, r);
@@ -191,31 +245,35 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     return res.nfailed ? SDP_EBADMSG : 0;
 }
 
-/* Per-RPC ordering of GRANT, RESEND, BUSY, NEED_ACK (PROTOCOL.md 6.3). */
-static int ctl_fresh(struct sdp_core *c, struct sdp_rpc *r, uint64_t seq)
+/* Per-RPC ordering of GRANT, RESEND, BUSY, NEED_ACK (PROTOCOL.md 6.3), per
+ * key generation: one engine sends them all, and its generation only grows. */
+static int ctl_fresh(struct sdp_core *c, struct sdp_rpc *r, uint64_t seq, uint32_t gen)
 {
-    if (seq <= r->last_ctl_seq && r->last_ctl_seq != 0)
+    if (gen < r->last_ctl_gen || (gen == r->last_ctl_gen && seq <= r->last_ctl_seq && r->last_ctl_seq != 0))
         return sdp_core_drop(c, SDP_DROP_CTL_REPLAY, SDP_EREPLAY);
     r->last_ctl_seq = seq;
+    r->last_ctl_gen = gen;
     return 0;
 }
 
-static int on_grant(struct sdp_core *c, struct sdp_rpc *r, const struct sdp_pkt *pk)
+static int on_grant(struct sdp_core *c, struct sdp_rpc *r, const struct sdp_pkt *pk, uint32_t gen)
 {
     if (!r)
         return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EUNKNOWN);
-    int rc = ctl_fresh(c, r, pk->ctl.seq);
+    int rc = ctl_fresh(c, r, pk->ctl.seq, gen);
     if (rc)
         return rc;
     sdp_rpc_heard(r);
     if (sdp_msgout_live(&r->out)) {
+        sdp_core_tx_confirm(c, r); /* grants go only to authenticated messages */
         sdp_msgout_grant(&r->out, pk->u.grant.offset, pk->u.grant.priority);
         sdp_core_send_update(c, r);
     }
     return 0;
 }
 
-static int on_resend(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, const struct sdp_pkt *pk)
+static int on_resend(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, const struct sdp_pkt *pk,
+                     uint32_t gen)
 {
     c->st.resends_recv++;
     if (!r) {
@@ -223,7 +281,7 @@ static int on_resend(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, 
         sdp_core_ctl_simple(c, p, SDP_PKT_UNKNOWN, pk->hdr.rpc_id ^ 1);
         return 0;
     }
-    int rc = ctl_fresh(c, r, pk->ctl.seq);
+    int rc = ctl_fresh(c, r, pk->ctl.seq, gen);
     if (rc)
         return rc;
     const struct sdp_resend *rs = &pk->u.resend;
@@ -247,7 +305,7 @@ static int on_resend(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, 
     return 0;
 }
 
-static int on_unknown(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, uint64_t seq)
+static int on_unknown(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, uint64_t seq, uint32_t gen)
 {
     if (!r)
         return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EUNKNOWN);
@@ -257,7 +315,7 @@ static int on_unknown(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r,
     }
     /* It restarts a request, so it is not idempotent for a client: a late
      * copy must not hit the restarted RPC (PROTOCOL.md 6.3, 9.3). */
-    int rc = ctl_fresh(c, r, seq);
+    int rc = ctl_fresh(c, r, seq, gen);
     if (rc)
         return rc;
     /* A response is arriving, so the server has the request: this answers
@@ -277,13 +335,14 @@ static int on_unknown(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r,
     return 0;
 }
 
-static int on_need_ack(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, const struct sdp_pkt *pk)
+static int on_need_ack(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, const struct sdp_pkt *pk,
+                       uint32_t gen)
 {
     uint64_t ours = pk->hdr.rpc_id ^ 1;
     if ((ours & 1) != 0)
         return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EPROTO);
     if (r)
-        return ctl_fresh(c, r, pk->ctl.seq); /* still waiting for the response */
+        return ctl_fresh(c, r, pk->ctl.seq, gen); /* still waiting for the response */
     sdp_core_ctl_ack_add(c, p, ours);
     sdp_core_ctl_ack_flush(c, p);
     return 0;
@@ -295,6 +354,7 @@ static int on_ack(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt *
         struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, p->idx, pk->u.ack.ids[i] ^ 1);
         if (r && r->state == SDP_RPC_SRV_OUTGOING) {
             c->st.server_acked++;
+            sdp_core_tx_confirm(c, r);
             sdp_core_rpc_free(c, r);
         }
     }
@@ -313,14 +373,26 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
     if (!pkt || sdp_wire_decode(pkt, len, &pk) < 0)
         return sdp_core_drop(c, SDP_DROP_DECODE, SDP_EPROTO);
     c->st.in_by_type[pk.hdr.type & 15]++;
-    if (pk.hdr.flags & SDP_F_KEY_PHASE)
-        return sdp_core_drop(c, SDP_DROP_KEY_PHASE, SDP_EBADMSG); /* only generation 0 so far */
     if (pk.hdr.type == SDP_PKT_DATA)
         return on_data(c, p, &pk, now);
     if (!sdp_pkt_is_ctl(pk.hdr.type))
         return sdp_core_drop(c, SDP_DROP_UNSUPPORTED, SDP_EPROTO);
-    if (sdp_ctl_open(&p->rx, pkt, len, pk.ctl.seq) != 0)
-        return sdp_core_drop(c, SDP_DROP_CTL_AUTH, SDP_EBADMSG);
+    /* Trial: the generations the phase bit allows, until the tag verifies.
+     * Only a verified tag under the next generation adopts it. */
+    unsigned phase = pk.hdr.flags & SDP_F_KEY_PHASE;
+    uint32_t gens[3], gen = 0;
+    unsigned n = sdp_keys_rx_candidates(&p->keys, phase, 0, gens), k;
+    for (k = 0; k < n; k++) {
+        struct sdp_rec_key *rk = sdp_keys_rx_key(&p->keys, gens[k], &c->st);
+        if (rk && sdp_ctl_open(rk, pkt, len, pk.ctl.seq) == 0)
+            break;
+    }
+    if (k == n)
+        return phase == (p->keys.rx_cur & 1u) ? sdp_core_drop(c, SDP_DROP_CTL_AUTH, SDP_EBADMSG)
+                                              : sdp_core_drop(c, SDP_DROP_KEY_PHASE, SDP_EBADMSG);
+    gen = gens[k];
+    if (sdp_keys_rx_authed(&p->keys, gen, &c->st))
+        sdp_core_arm(c, now);
     sdp_peer_heard(p);
     struct sdp_rpc *r = NULL;
     if (pk.hdr.rpc_id != 0)
@@ -328,23 +400,23 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
     int rc = 0;
     switch (pk.hdr.type) {
     case SDP_PKT_GRANT:
-        rc = on_grant(c, r, &pk);
+        rc = on_grant(c, r, &pk, gen);
         break;
     case SDP_PKT_RESEND:
-        rc = on_resend(c, p, r, &pk);
+        rc = on_resend(c, p, r, &pk, gen);
         break;
     case SDP_PKT_UNKNOWN:
-        rc = on_unknown(c, p, r, pk.ctl.seq);
+        rc = on_unknown(c, p, r, pk.ctl.seq, gen);
         break;
     case SDP_PKT_BUSY:
         if (!r)
             return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EUNKNOWN);
-        rc = ctl_fresh(c, r, pk.ctl.seq);
+        rc = ctl_fresh(c, r, pk.ctl.seq, gen);
         if (rc == 0)
             sdp_rpc_heard(r);
         break;
     case SDP_PKT_NEED_ACK:
-        rc = on_need_ack(c, p, r, &pk);
+        rc = on_need_ack(c, p, r, &pk, gen);
         break;
     case SDP_PKT_ACK:
         rc = on_ack(c, p, &pk);

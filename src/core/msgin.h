@@ -1,10 +1,14 @@
-/* An incoming message: wire bytes are placed as they come (any order,
- * duplicates ignored), each record's ciphertext at its plaintext offset and
- * its tag aside, and a record is opened in place as soon as all its bytes are
- * there.  Until one record has opened the message is unauthenticated and
- * holds a buffer for record 0 only (bounded state per forged packet); then
- * the full buffer is allocated and the message is delivered, buffer and
- * all, once every record has opened. */
+/* An incoming message: wire bytes are taken as they come (any order,
+ * duplicates ignored) into the buffer the application will get, each
+ * record at its plaintext offset and its tag aside.  A record whose bytes
+ * arrive in order is decrypted straight from the packets into its place
+ * (a streaming open, or one call when a packet holds the whole record);
+ * bytes that arrive out of order are copied there as ciphertext and
+ * decrypted in place once the bytes before them are in (docs/CORE.md).
+ * Until one record has opened the message is unauthenticated and holds a
+ * buffer for record 0 only (bounded state per forged packet); then the full
+ * buffer is allocated and the message is delivered, buffer and all, once
+ * every record has opened. */
 #ifndef SDP_CORE_MSGIN_H
 #define SDP_CORE_MSGIN_H
 
@@ -16,6 +20,7 @@
 #include "crypto/record.h"
 
 #define SDP_MSGIN_GAPS 32
+#define SDP_MSGIN_STREAMS 4 /* records of one message open at once by streams */
 #define SDP_MSGIN_BLK_HDR 16 /* block header before the plaintext */
 
 struct sdp_msgin {
@@ -33,6 +38,9 @@ struct sdp_msgin {
     uint32_t received;   /* distinct wire bytes held */
     uint32_t nopened;
     uint8_t ngaps;
+    uint8_t nst;                                  /* streams held, ... */
+    struct sdp_rec_stream *st[SDP_MSGIN_STREAMS]; /* ... each opening ... */
+    uint32_t st_rec[SDP_MSGIN_STREAMS];           /* ... this record */
     struct {
         uint32_t s, e;
     } gaps[SDP_MSGIN_GAPS]; /* missing ranges below recv_high, ascending */
@@ -48,6 +56,8 @@ struct sdp_msgin_res {
     uint8_t gapdrop;     /* bytes dropped: too many gaps */
     uint32_t nfailed;    /* records that failed to open (bytes discarded) */
     uint32_t failed[4];  /* the first few of them */
+    uint32_t direct;     /* ciphertext bytes decrypted straight from the packet */
+    uint32_t inplace;    /* ... decrypted in place after being copied (fallback) */
 };
 
 /* Errors: SDP_ENOMEM. */
@@ -58,10 +68,11 @@ static inline int sdp_msgin_live(const struct sdp_msgin *m)
 {
     return m->blk != NULL;
 }
-/* Place payload bytes at wire offset off (validated against wire_len by
- * the decoder).  Growing to the full buffer is refused above max_alloc. */
-void sdp_msgin_place(struct sdp_msgin *m, struct sdp_mem *mem, struct sdp_rec_key *rk, uint32_t off,
-                     const uint8_t *p, uint32_t len, size_t max_alloc, struct sdp_msgin_res *r);
+/* Take payload bytes at wire offset off (validated against wire_len by
+ * the decoder).  Growing to the full buffer is refused above max_alloc.
+ * Streams for in-order records come from rs (NULL: copy and open in place). */
+void sdp_msgin_place(struct sdp_msgin *m, struct sdp_mem *mem, struct sdp_rec_key *rk, struct sdp_rec_streams *rs,
+                     uint32_t off, const uint8_t *p, uint32_t len, size_t max_alloc, struct sdp_msgin_res *r);
 /* First missing range below limit: 1 with *off and *len set, or 0. */
 int sdp_msgin_missing(const struct sdp_msgin *m, uint32_t limit, uint32_t *off, uint32_t *len);
 /* Wire range of record i. */

@@ -49,10 +49,13 @@ static const uint8_t *iov_take(struct iov_cursor *c, uint32_t rl, uint8_t *dst)
     return dst;
 }
 
-int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
-                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+/* plain: copy each record's plaintext into place instead of sealing it. */
+static int msgout_fill(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, int plain, uint64_t id,
+                       const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
 {
     memset(m, 0, sizeof(*m));
+    if (!tx)
+        return SDP_EINVAL;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
@@ -71,7 +74,14 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
         uint8_t *ct = w + sdp_rec_wire_off(rec_size, i);
         /* A gathered record is sealed in place (the providers allow it). */
         const uint8_t *pt = iov_take(&cur, rl, ct);
-        int rc = sdp_rec_seal(tx, id, len, rec_size, i, 0, pt, ct, ct + rl);
+        int rc = 0;
+        if (plain) {
+            if (pt != ct && rl)
+                memcpy(ct, pt, rl);
+            memset(ct + rl, 0, SDP_TAG_LEN);
+        } else {
+            rc = sdp_rec_seal(tx, id, len, rec_size, i, 0, pt, ct, ct + rl);
+        }
         if (rc != 0) {
             sdp_mem_free(mem, w, (size_t)wl);
             return rc;
@@ -83,9 +93,26 @@ int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_k
     m->msg_len = len;
     m->wire_len = (uint32_t)wl;
     m->rec_size = rec_size;
+    m->plain = (uint8_t)plain;
+    /* Sealed whole under one generation: every packet, retransmissions too,
+     * names it. */
+    m->gen = tx->generation;
+    m->hdr_flags = (tx->aad_flags & SDP_F_EARLY) ? SDP_F_EARLY : (tx->generation & 1u) ? SDP_F_KEY_PHASE : 0;
     m->unsched = unsched < m->wire_len ? unsched : m->wire_len;
     m->granted = m->unsched;
     return 0;
+}
+
+int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                     const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
+    return msgout_fill(m, mem, tx, 0, id, iov, iovcnt, len, rec_size, unsched);
+}
+
+int sdp_msgout_initv_plain(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                           const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched)
+{
+    return msgout_fill(m, mem, tx, 1, id, iov, iovcnt, len, rec_size, unsched);
 }
 
 void sdp_msgout_fini(struct sdp_msgout *m, struct sdp_mem *mem)
@@ -107,6 +134,21 @@ void sdp_msgout_grant(struct sdp_msgout *m, uint32_t offset, uint8_t prio)
     }
 }
 
+/* Plaintext mode: record boundaries around wire offsets (the message end
+ * is one too). */
+static uint32_t rec_floor(const struct sdp_msgout *m, uint32_t x)
+{
+    uint32_t rw = (uint32_t)m->rec_size + SDP_TAG_LEN;
+    return x >= m->wire_len ? m->wire_len : x / rw * rw;
+}
+
+static uint32_t rec_ceil(const struct sdp_msgout *m, uint64_t x)
+{
+    uint64_t rw = (uint64_t)m->rec_size + SDP_TAG_LEN;
+    uint64_t c = (x + rw - 1) / rw * rw;
+    return c >= m->wire_len ? m->wire_len : (uint32_t)c;
+}
+
 int sdp_msgout_resend(struct sdp_msgout *m, uint32_t off, uint32_t len, uint8_t prio)
 {
     if (!m->wire)
@@ -114,6 +156,10 @@ int sdp_msgout_resend(struct sdp_msgout *m, uint32_t off, uint32_t len, uint8_t 
     uint64_t end = (uint64_t)off + len;
     /* A RESEND also authorises the bytes it names (a lost GRANT). */
     sdp_msgout_grant(m, end > m->wire_len ? m->wire_len : (uint32_t)end, prio > m->sched_prio ? prio : m->sched_prio);
+    if (m->plain) {
+        off = rec_floor(m, off);
+        end = rec_ceil(m, end);
+    }
     if (end > m->next_off)
         end = m->next_off;
     if (off >= end)
@@ -178,7 +224,20 @@ size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t
     }
     if (off >= limit)
         return 0;
-    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = rtx ? SDP_F_RETRANSMIT : 0, .rpc_id = m->id};
+    if (m->plain) {
+        /* Whole records per segment (off is on a boundary): cut at the last
+         * boundary that fits, or send the one record that starts here so
+         * that a grant ending mid-record cannot stall the message. */
+        uint32_t pkts = (uint32_t)(cap / (SDP_DATA_HDR_LEN + (size_t)max_payload));
+        uint64_t room = (uint64_t)(pkts < SDP_MSGOUT_GSO_SEGS ? pkts : SDP_MSGOUT_GSO_SEGS) * max_payload;
+        uint32_t e = rec_floor(m, limit - off < room ? limit : (uint32_t)(off + room));
+        if (e <= off)
+            e = rec_ceil(m, (uint64_t)off + 1);
+        if (e - off > room)
+            return 0; /* a record larger than a segment: the sender picks rec_size so none is */
+        limit = e;
+    }
+    struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = (uint8_t)(m->hdr_flags | (rtx ? SDP_F_RETRANSMIT : 0)), .rpc_id = m->id};
     struct sdp_data d = {.msg_len = m->msg_len, .unsched = m->unsched, .rec_size = m->rec_size};
     size_t w = 0;
     *seg_size = 0;

@@ -26,6 +26,9 @@ struct sdp_msgout {
     uint16_t rec_size;
     uint8_t sched_prio;  /* from the last GRANT */
     uint8_t nrtx;
+    uint8_t hdr_flags;   /* KEY_PHASE or EARLY of the key that sealed it, on every packet */
+    uint32_t gen;        /* generation of that key */
+    uint8_t plain;       /* wire holds plaintext records: segments cover whole records */
     struct {
         uint32_t off, end;
         uint8_t prio;
@@ -41,6 +44,13 @@ int sdp_msgout_init(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_ke
  * elements is gathered into its place in the wire buffer and sealed there. */
 int sdp_msgout_initv(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
                      const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched);
+/* As sdp_msgout_initv but nothing is sealed: each record's place holds
+ * its plaintext (tags zeroed) for a sealer below us (the kshim module, on
+ * the send path), tx only names the generation.  Segments then start and
+ * end on record boundaries and retransmissions cover whole records, so a
+ * record is sealed again under its own nonce from the same plaintext. */
+int sdp_msgout_initv_plain(struct sdp_msgout *m, struct sdp_mem *mem, struct sdp_rec_key *tx, uint64_t id,
+                           const struct iovec *iov, int iovcnt, uint32_t len, uint16_t rec_size, uint32_t unsched);
 void sdp_msgout_fini(struct sdp_msgout *m, struct sdp_mem *mem);
 
 static inline int sdp_msgout_live(const struct sdp_msgout *m)

@@ -29,8 +29,10 @@ static uint64_t ctl_seq_next(struct sdp_core *c)
 /* Seal the encoded packet (rc bytes, or a negative encoder error) and commit it. */
 static void ctl_commit(struct sdp_core *c, struct sdp_peer *p, uint8_t *slot, int rc, uint64_t seq)
 {
-    if (rc < 0 || sdp_ctl_seal(&p->tx, slot, (size_t)rc, seq) != 0)
+    /* The header's KEY_PHASE was set from the same key: no update between. */
+    if (rc < 0 || sdp_ctl_seal(&p->keys.tx, slot, (size_t)rc, seq) != 0)
         return;
+    sdp_core_tx_sealed(c, p);
     uint32_t i = (c->ctlq_head + c->ctlq_n) % c->cfg.ctlq_cap;
     c->ctlq_len[i] = (uint16_t)rc;
     c->ctlq_n++;
@@ -43,7 +45,7 @@ void sdp_core_ctl_grant(struct sdp_core *c, struct sdp_peer *p, uint64_t id, uin
     if (!s)
         return;
     uint64_t seq = ctl_seq_next(c);
-    struct sdp_hdr h = {.type = SDP_PKT_GRANT, .rpc_id = id};
+    struct sdp_hdr h = {.type = SDP_PKT_GRANT, .flags = sdp_keys_tx_phase(&p->keys), .rpc_id = id};
     struct sdp_grant g = {.offset = offset, .priority = prio};
     ctl_commit(c, p, s, sdp_wire_encode_grant(s, SDP_CTL_SLOT, &h, &g, seq), seq);
     c->st.grants_sent++;
@@ -56,7 +58,7 @@ void sdp_core_ctl_resend(struct sdp_core *c, struct sdp_peer *p, uint64_t id, ui
     if (!s || len == 0)
         return;
     uint64_t seq = ctl_seq_next(c);
-    struct sdp_hdr h = {.type = SDP_PKT_RESEND, .rpc_id = id};
+    struct sdp_hdr h = {.type = SDP_PKT_RESEND, .flags = sdp_keys_tx_phase(&p->keys), .rpc_id = id};
     struct sdp_resend r = {.offset = off, .length = len, .priority = prio};
     ctl_commit(c, p, s, sdp_wire_encode_resend(s, SDP_CTL_SLOT, &h, &r, seq), seq);
     c->st.resends_sent++;
@@ -68,7 +70,7 @@ void sdp_core_ctl_simple(struct sdp_core *c, struct sdp_peer *p, uint8_t type, u
     if (!s)
         return;
     uint64_t seq = ctl_seq_next(c);
-    struct sdp_hdr h = {.type = type, .rpc_id = id};
+    struct sdp_hdr h = {.type = type, .flags = sdp_keys_tx_phase(&p->keys), .rpc_id = id};
     int rc;
     switch (type) {
     case SDP_PKT_UNKNOWN:
@@ -95,7 +97,7 @@ void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p)
     if (!s)
         return;
     uint64_t seq = ctl_seq_next(c);
-    struct sdp_hdr h = {.type = SDP_PKT_ACK, .rpc_id = 0};
+    struct sdp_hdr h = {.type = SDP_PKT_ACK, .flags = sdp_keys_tx_phase(&p->keys), .rpc_id = 0};
     struct sdp_ack a = {.count = p->nacks};
     memcpy(a.ids, p->acks, sizeof(a.ids));
     ctl_commit(c, p, s, sdp_wire_encode_ack(s, SDP_CTL_SLOT, &h, &a, seq), seq);
@@ -135,10 +137,21 @@ static int output_ctl(struct sdp_core *c, uint8_t *buf, size_t cap, struct sdp_c
     desc->seg_size = sz;
     desc->npkts = n;
     desc->priority = SDP_PRIO_LEVELS - 1;
+    desc->plain = 0;
+    desc->seal_key = NULL;
     c->st.pkts_out += n;
     c->st.bytes_out += w;
     c->st.segs_out++;
     return (int)w;
+}
+
+/* Plaintext mode: the key object of the generation a message is under. */
+static const struct sdp_aead_key *plain_key(const struct sdp_peer_keys *k, const struct sdp_msgout *m)
+{
+    const struct sdp_rec_key *rk = (m->hdr_flags & SDP_F_EARLY) ? &k->early_tx
+                                   : k->tx.generation == m->gen ? &k->tx
+                                                               : &k->tx_prev;
+    return rk->prov && rk->generation == m->gen ? rk->data : NULL;
 }
 
 int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_seg_desc *desc)
@@ -161,6 +174,7 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         uint8_t uprio = sdp_msgout_unsched_prio(p->cutoffs, p->ncutoffs, r->out.msg_len);
         uint32_t npkts, seg, rtx;
         uint8_t prio;
+        uint32_t start = r->out.nrtx ? r->out.rtx[0].off : r->out.next_off;
         size_t w = sdp_msgout_build(&r->out, buf, cap, p->max_payload, uprio, &npkts, &seg, &prio, &rtx);
         sdp_core_send_update(c, r);
         if (w == 0)
@@ -170,6 +184,13 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         desc->seg_size = seg;
         desc->npkts = npkts;
         desc->priority = prio;
+        desc->plain = r->out.plain;
+        desc->aad_flags = r->out.hdr_flags & SDP_F_EARLY;
+        desc->seal_key = r->out.plain ? plain_key(&p->keys, &r->out) : NULL;
+        desc->msg_id = r->out.id;
+        desc->msg_len = r->out.msg_len;
+        desc->wire_off = start;
+        desc->rec_size = r->out.rec_size;
         c->st.pkts_out += npkts;
         c->st.out_by_type[SDP_PKT_DATA] += npkts;
         c->st.bytes_out += w;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/keys.h"
 #include "core/replay.h"
-#include "crypto/record.h"
 #include "wire/wire.h"
 
 struct sdp_peer {
@@ -17,7 +17,8 @@ struct sdp_peer {
     struct sdp_peer *hnext;     /* address hash chain */
     uint32_t idx;
     uint8_t in_use;
-    struct sdp_rec_key tx, rx;
+    uint32_t session;           /* changes at every replace and reuse of the slot */
+    struct sdp_peer_keys keys;
     uint32_t mtu;
     uint32_t max_payload;       /* wire bytes per DATA packet */
     uint64_t next_id;           /* next client id we hand out */

@@ -29,7 +29,11 @@ struct sdp_rpc {
     struct sdp_rpc *hnext;
     struct sdp_rpc *aprev, *anext; /* all live RPCs (timer walk) */
     uint32_t sendq_pos;     /* 1 + index in the sender's heap, 0 when not in it */
-    uint64_t last_ctl_seq;  /* highest accepted ctl_seq from the peer for this RPC */
+    uint64_t last_ctl_seq;  /* highest accepted ctl_seq from the peer for this RPC ... */
+    uint32_t last_ctl_gen;  /* ... under this key generation */
+    uint32_t in_gen;        /* generation the incoming message opened (or is tried) under */
+    uint8_t in_flags;       /* its KEY_PHASE and EARLY header flags */
+    uint8_t in_counted;     /* counted live under in_gen (or the early key) */
     uint32_t silent_ticks;
     uint32_t since_probe;   /* ticks since our last RESEND/NEED_ACK for it */
     uint32_t probes;        /* probes for it since we last heard about it */

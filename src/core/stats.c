@@ -20,6 +20,7 @@ static const char *const drop_names[SDP_DROP__COUNT] = {
     [SDP_DROP_REC_AUTH] = "rec_auth",
     [SDP_DROP_GAPS] = "gaps",
     [SDP_DROP_CTLQ_FULL] = "ctlq_full",
+    [SDP_DROP_EARLY] = "early",
 };
 
 const char *sdp_core_drop_name(int reason)
@@ -36,11 +37,22 @@ void sdp_core_get_stats(const struct sdp_core *c, struct sdp_core_stats *st)
     st->mem_peak = c->mem.peak;
     st->table_bytes = c->mem.table_bytes;
     st->rpcs_active = sdp_rpc_count(&c->rpcs);
-    st->peers = c->npeers;
+    st->peers = c->peers_live;
+    for (uint32_t i = 0; i < c->npeers; i++) {
+        const struct sdp_peer *p = &c->peers[i];
+        if (!p->in_use)
+            continue;
+        st->rx_old_keys += sdp_keys_rx_old(&p->keys);
+        if (p->keys.tx.generation > st->tx_gen_max)
+            st->tx_gen_max = p->keys.tx.generation;
+        if (p->keys.rx_cur > st->rx_gen_max)
+            st->rx_gen_max = p->keys.rx_cur;
+    }
     st->unauth_msgs = c->unauth_msgs;
     st->unauth_bytes = c->unauth_bytes;
     st->incoming = c->grant.incoming;
     st->incoming_peak = c->grant.incoming_peak;
     st->events_pending = c->ev_n;
     st->ctlq_len = c->ctlq_n;
+    st->rx_streams_busy = c->rx_streams.exhausted;
 }

@@ -55,11 +55,14 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
 {
     if (now < c->next_tick)
         return;
+    unsigned old_keys = 0;
     for (uint32_t i = 0; i < c->npeers; i++) {
         struct sdp_peer *pp = &c->peers[i];
         pp->probes_tick = 0;
         if (pp->nrpcs)
             pp->silent_ticks++;
+        if (pp->in_use)
+            old_keys += sdp_keys_rx_tick(&pp->keys, &c->st);
     }
     struct sdp_rpc *r = c->rpcs.active, *next;
     for (; r; r = next) {
@@ -134,5 +137,6 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
         }
     }
     sdp_core_run_grants(c);
-    c->next_tick = (c->rpcs.active || acks) ? now + c->cfg.tick_ns : UINT64_MAX;
+    /* Older key generations waiting to be wiped keep the timer going. */
+    c->next_tick = (c->rpcs.active || acks || old_keys) ? now + c->cfg.tick_ns : UINT64_MAX;
 }

@@ -33,7 +33,8 @@ enum sdp_suite {
 
 #define SDP_AEAD_ALLOW_INSECURE 0x1u /* flag for sdp_aead_find() */
 
-struct sdp_aead_key; /* provider-specific, opaque */
+struct sdp_aead_key;    /* provider-specific, opaque */
+struct sdp_aead_stream; /* provider-specific streaming-open state, opaque */
 
 struct sdp_aead_op {
     uint64_t seq;
@@ -71,6 +72,24 @@ struct sdp_aead_provider {
     int (*open_batch)(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n);
     /* Async providers only (NULL otherwise): collect up to max completed ops. */
     int (*poll)(struct sdp_aead_key *k, struct sdp_aead_op **done, size_t max);
+
+    /* Streaming open, optional (all NULL when the provider has none; the
+     * record layer then opens whole records in one call).  It lets a
+     * receiver decrypt each piece of a record straight from the packet into
+     * its final place as the pieces arrive in order.  A stream state is made
+     * once and reused for many records under any key of this provider;
+     * open_init starts a record (nonce from seq, then the AAD), open_update
+     * takes ciphertext in order in pieces of any length (out may equal in),
+     * open_final checks the tag: 0 or SDP_EBADMSG.  Plaintext written
+     * before open_final returned 0 is unauthenticated: the caller must wipe
+     * it on failure and never use it before.  open_final (either result)
+     * or a new open_init ends a record. */
+    int (*stream_new)(struct sdp_aead_stream **out);
+    void (*stream_free)(struct sdp_aead_stream *s); /* wipes; NULL is accepted */
+    int (*open_init)(struct sdp_aead_stream *s, struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad,
+                     size_t aad_len);
+    int (*open_update)(struct sdp_aead_stream *s, const uint8_t *in, size_t len, uint8_t *out);
+    int (*open_final)(struct sdp_aead_stream *s, const uint8_t tag[SDP_AEAD_TAG_LEN]);
 };
 
 /* The provider for a suite, or by name when name is non-NULL.

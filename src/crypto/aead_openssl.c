@@ -4,9 +4,16 @@
  * key_new; a record sets only the IV.  That skips the key schedule and the
  * provider lookup a fresh context costs on every record (about half the
  * time of a 1,400-byte record).  The expanded key schedule lives inside
- * OpenSSL's context, which OpenSSL wipes when the context is freed. */
+ * OpenSSL's context, which OpenSSL wipes when the context is freed.
+ *
+ * Streaming open: a stream state is one more decrypt context, keyed from
+ * the key object's bytes the first time it serves that key; while it keeps
+ * serving the same key (the common case: one busy peer) a record sets only
+ * the IV, as above.  Key objects carry a process-unique id for that test,
+ * so a freed key's address reused by a new key never matches. */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -21,8 +28,19 @@
 struct sdp_aead_key {
     EVP_CIPHER_CTX *enc;
     EVP_CIPHER_CTX *dec;
+    uint64_t id;
+    size_t key_len;
+    uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: streams key themselves from it */
     uint8_t iv[SDP_AEAD_IV_LEN];
 };
+
+struct sdp_aead_stream {
+    EVP_CIPHER_CTX *ctx;
+    size_t key_len;
+    uint64_t key_id; /* key the context holds, 0 for none */
+};
+
+static _Atomic uint64_t ossl_next_key_id = 1;
 
 static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *ossl_aes128gcm;
@@ -76,6 +94,9 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
     if (k == NULL)
         return SDP_ENOMEM;
     memcpy(k->iv, iv, SDP_AEAD_IV_LEN);
+    memcpy(k->key, key, key_len);
+    k->key_len = key_len;
+    k->id = atomic_fetch_add(&ossl_next_key_id, 1);
     k->enc = EVP_CIPHER_CTX_new();
     k->dec = EVP_CIPHER_CTX_new();
     if (k->enc == NULL || k->dec == NULL) {
@@ -166,6 +187,90 @@ static int ossl_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
     return 0;
 }
 
+static void ossl_stream_free(struct sdp_aead_stream *s)
+{
+    if (s == NULL)
+        return;
+    EVP_CIPHER_CTX_free(s->ctx);
+    sdp_keymem_free(s);
+}
+
+static int ossl_stream_new_len(size_t key_len, struct sdp_aead_stream **out)
+{
+    const EVP_CIPHER *c = ossl_cipher(key_len);
+    *out = NULL;
+    if (c == NULL)
+        return SDP_EUNAVAIL;
+    struct sdp_aead_stream *s = sdp_keymem_alloc(sizeof(*s));
+    if (s == NULL)
+        return SDP_ENOMEM;
+    s->key_len = key_len;
+    s->ctx = EVP_CIPHER_CTX_new();
+    /* Bind the cipher now, so that keying later reuses the context. */
+    if (s->ctx == NULL || EVP_DecryptInit_ex2(s->ctx, c, NULL, NULL, NULL) != 1) {
+        ossl_stream_free(s);
+        return SDP_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+static int ossl_stream_new128(struct sdp_aead_stream **out)
+{
+    return ossl_stream_new_len(16, out);
+}
+
+static int ossl_stream_new256(struct sdp_aead_stream **out)
+{
+    return ossl_stream_new_len(32, out);
+}
+
+static int ossl_open_init(struct sdp_aead_stream *s, struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad,
+                          size_t aad_len)
+{
+    uint8_t nonce[SDP_AEAD_IV_LEN];
+    int outl;
+
+    if (s == NULL || k == NULL || k->key_len != s->key_len || aad_len > INT_MAX)
+        return SDP_EINVAL;
+    sdp_aead_nonce(nonce, k->iv, seq);
+    const uint8_t *key = s->key_id == k->id ? NULL : k->key;
+    s->key_id = 0; /* until keying has worked */
+    if (EVP_DecryptInit_ex2(s->ctx, NULL, key, nonce, NULL) != 1)
+        return SDP_ECRYPTO;
+    s->key_id = k->id;
+    if (aad_len && EVP_DecryptUpdate(s->ctx, NULL, &outl, aad, (int)aad_len) != 1)
+        return SDP_ECRYPTO;
+    return 0;
+}
+
+static int ossl_open_update(struct sdp_aead_stream *s, const uint8_t *in, size_t len, uint8_t *out)
+{
+    int outl;
+
+    if (len > INT_MAX)
+        return SDP_EINVAL;
+    if (len && EVP_DecryptUpdate(s->ctx, out, &outl, in, (int)len) != 1)
+        return SDP_ECRYPTO;
+    return 0;
+}
+
+static int ossl_open_final(struct sdp_aead_stream *s, const uint8_t tag[SDP_AEAD_TAG_LEN])
+{
+    uint8_t tagcopy[SDP_AEAD_TAG_LEN];
+    uint8_t fin[SDP_AEAD_TAG_LEN];
+    int outl;
+
+    memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
+    OSSL_PARAM p[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tagcopy, SDP_AEAD_TAG_LEN),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_CIPHER_CTX_set_params(s->ctx, p) != 1)
+        return SDP_ECRYPTO;
+    return EVP_DecryptFinal_ex(s->ctx, fin, &outl) == 1 ? 0 : SDP_EBADMSG;
+}
+
 static int ossl_seal_batch128(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
 {
     return sdp_aead_seal_batch_sync(&sdp_aead_openssl_aes128gcm, k, ops, n);
@@ -199,6 +304,11 @@ const struct sdp_aead_provider sdp_aead_openssl_aes128gcm = {
     .seal_batch = ossl_seal_batch128,
     .open_batch = ossl_open_batch128,
     .poll = NULL,
+    .stream_new = ossl_stream_new128,
+    .stream_free = ossl_stream_free,
+    .open_init = ossl_open_init,
+    .open_update = ossl_open_update,
+    .open_final = ossl_open_final,
 };
 
 const struct sdp_aead_provider sdp_aead_openssl_aes256gcm = {
@@ -214,4 +324,9 @@ const struct sdp_aead_provider sdp_aead_openssl_aes256gcm = {
     .seal_batch = ossl_seal_batch256,
     .open_batch = ossl_open_batch256,
     .poll = NULL,
+    .stream_new = ossl_stream_new256,
+    .stream_free = ossl_stream_free,
+    .open_init = ossl_open_init,
+    .open_update = ossl_open_update,
+    .open_final = ossl_open_final,
 };

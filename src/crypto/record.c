@@ -98,6 +98,7 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;
@@ -119,6 +120,7 @@ int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
 
     if (rk == NULL || rk->prov == NULL || tag == NULL)
         return SDP_EINVAL;
+    aad_flags |= rk->aad_flags;
     int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
     if (len < 0 || (len > 0 && (pt == NULL || ct == NULL)))
         return SDP_EINVAL;
@@ -127,6 +129,103 @@ int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
     sdp_rec_aad(aad, msg_id, idx, msg_len, (uint32_t)len, aad_flags);
     int rc = rk->prov->open(rk->data, sdp_rec_seq(msg_id, idx), aad, sizeof(aad), ct, (size_t)len,
                             tag, pt);
+    if (rc == SDP_EBADMSG) {
+        rk->open_failed++;
+        return SDP_EBADMSG;
+    }
+    return rc == 0 ? 0 : SDP_ECRYPTO;
+}
+
+struct sdp_rec_stream *sdp_rec_stream_get(struct sdp_rec_streams *pool, const struct sdp_rec_key *rk)
+{
+    const struct sdp_aead_provider *p = rk ? rk->prov : NULL;
+    if (p == NULL || p->stream_new == NULL)
+        return NULL;
+    /* Prefer a state of this provider, then an empty slot, then any. */
+    struct sdp_rec_stream *empty = NULL, *other = NULL;
+    for (unsigned i = 0; i < SDP_REC_STREAMS; i++) {
+        struct sdp_rec_stream *s = &pool->s[i];
+        if (s->busy)
+            continue;
+        if (s->st != NULL && s->prov == p) {
+            s->busy = 1;
+            return s;
+        }
+        if (s->st == NULL && !empty)
+            empty = s;
+        else if (s->st != NULL && !other)
+            other = s;
+    }
+    struct sdp_rec_stream *s = empty ? empty : other;
+    if (s == NULL) {
+        pool->exhausted++;
+        return NULL;
+    }
+    if (s->st != NULL) {
+        s->prov->stream_free(s->st);
+        s->st = NULL;
+    }
+    if (p->stream_new(&s->st) != 0) {
+        s->st = NULL;
+        return NULL;
+    }
+    s->prov = p;
+    s->busy = 1;
+    return s;
+}
+
+void sdp_rec_stream_put(struct sdp_rec_stream *s)
+{
+    if (s != NULL) {
+        s->busy = 0;
+        s->len = s->done = 0;
+    }
+}
+
+void sdp_rec_streams_fini(struct sdp_rec_streams *pool)
+{
+    for (unsigned i = 0; i < SDP_REC_STREAMS; i++)
+        if (pool->s[i].st != NULL)
+            pool->s[i].prov->stream_free(pool->s[i].st);
+    memset(pool, 0, sizeof(*pool));
+}
+
+int sdp_rec_stream_begin(struct sdp_rec_key *rk, struct sdp_rec_stream *s, uint64_t msg_id, uint32_t msg_len,
+                         uint16_t rec_size, uint32_t idx, uint8_t aad_flags)
+{
+    uint8_t aad[SDP_REC_AAD_LEN];
+
+    if (rk == NULL || rk->prov == NULL || s == NULL || s->st == NULL || s->prov != rk->prov)
+        return SDP_EINVAL;
+    aad_flags |= rk->aad_flags; /* 0-RTT keys bind EARLY, as in sdp_rec_open */
+    int64_t len = rec_layout(msg_id, msg_len, rec_size, idx, aad_flags);
+    if (len < 0)
+        return SDP_EINVAL;
+    if (rk->open_failed >= rk->fail_limit)
+        return SDP_EKEYLIMIT;
+    sdp_rec_aad(aad, msg_id, idx, msg_len, (uint32_t)len, aad_flags);
+    s->len = (uint32_t)len;
+    s->done = 0;
+    int rc = rk->prov->open_init(s->st, rk->data, sdp_rec_seq(msg_id, idx), aad, sizeof(aad));
+    return rc == 0 ? 0 : SDP_ECRYPTO;
+}
+
+int sdp_rec_stream_update(struct sdp_rec_stream *s, const uint8_t *ct, uint32_t len, uint8_t *pt)
+{
+    if (len > s->len - s->done)
+        return SDP_EINVAL;
+    int rc = s->prov->open_update(s->st, ct, len, pt);
+    s->done += len;
+    return rc == 0 ? 0 : SDP_ECRYPTO;
+}
+
+int sdp_rec_stream_end(struct sdp_rec_key *rk, struct sdp_rec_stream *s, const uint8_t *tag, uint8_t *pt)
+{
+    if (rk == NULL || s == NULL || tag == NULL || s->done != s->len)
+        return SDP_EINVAL;
+    int rc = s->prov->open_final(s->st, tag);
+    if (rc != 0 && s->len)
+        memset(pt, 0, s->len); /* never leave unauthenticated plaintext behind */
     if (rc == SDP_EBADMSG) {
         rk->open_failed++;
         return SDP_EBADMSG;

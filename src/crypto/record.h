@@ -32,6 +32,7 @@ struct sdp_rec_key {
     uint64_t seal_limit;   /* hard: sealing beyond fails with SDP_EKEYLIMIT */
     uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
     uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
+    uint8_t aad_flags;     /* bound into every record's AAD (SDP_F_EARLY for 0-RTT keys) */
 };
 
 /* Set up from derived traffic keys (copied into the provider's locked key
@@ -63,6 +64,43 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
  * integrity limit; pt zeroed), SDP_EINVAL, SDP_EKEYLIMIT, SDP_ECRYPTO. */
 int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint16_t rec_size,
                  uint32_t idx, uint8_t aad_flags, const uint8_t *ct, const uint8_t *tag, uint8_t *pt);
+
+/* Streaming open of one record: begin when its first ciphertext bytes
+ * arrive, update with the rest in order (pieces of any length, straight
+ * from packets or in place), end with the tag.  The same layout checks,
+ * nonce, AAD and integrity-limit counting as sdp_rec_open, which the result
+ * equals.  A stream state is made once per provider and reused; a core
+ * keeps a small pool of them (struct sdp_rec_streams) and opens records in
+ * one call when the pool is empty or the provider cannot stream. */
+struct sdp_rec_stream {
+    const struct sdp_aead_provider *prov;
+    struct sdp_aead_stream *st;
+    uint32_t len;  /* ciphertext bytes of the record in progress */
+    uint32_t done; /* ... fed so far */
+    uint8_t busy;  /* handed out by sdp_rec_stream_get */
+};
+
+#define SDP_REC_STREAMS 32
+struct sdp_rec_streams {
+    struct sdp_rec_stream s[SDP_REC_STREAMS];
+    uint64_t exhausted; /* requests refused because every stream was busy */
+};
+
+/* A free stream for rk's provider (its state made on first use), or NULL
+ * when the provider cannot stream, all are busy, or memory is short. */
+struct sdp_rec_stream *sdp_rec_stream_get(struct sdp_rec_streams *pool, const struct sdp_rec_key *rk);
+void sdp_rec_stream_put(struct sdp_rec_stream *s); /* NULL is accepted */
+void sdp_rec_streams_fini(struct sdp_rec_streams *pool);
+
+/* Errors: SDP_EINVAL (layout, id), SDP_EKEYLIMIT, SDP_ECRYPTO. */
+int sdp_rec_stream_begin(struct sdp_rec_key *rk, struct sdp_rec_stream *s, uint64_t msg_id, uint32_t msg_len,
+                         uint16_t rec_size, uint32_t idx, uint8_t aad_flags);
+/* Errors: SDP_EINVAL (more bytes than the record has), SDP_ECRYPTO. */
+int sdp_rec_stream_update(struct sdp_rec_stream *s, const uint8_t *ct, uint32_t len, uint8_t *pt);
+/* All bytes fed: check the tag.  pt is the start of the record's plaintext,
+ * wiped on failure.  Errors: SDP_EBADMSG (counted toward the integrity
+ * limit), SDP_EINVAL (bytes missing), SDP_ECRYPTO. */
+int sdp_rec_stream_end(struct sdp_rec_key *rk, struct sdp_rec_stream *s, const uint8_t *tag, uint8_t *pt);
 
 /* Control packets: pkt is the encoded packet of len bytes (at least 32)
  * whose last 16 are the tag and the 8 before it the control sequence number

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "engine/bufpool.h"
+#include "engine/kshim.h"
 #include "engine/steer.h"
 #include "wire/wire.h"
 #include "engine/udp.h"
@@ -29,6 +31,7 @@
 #define TX_BUF_SIZE 65536
 #define HANDOFF_SLOTS 64
 #define HANDOFF_PKT_MAX 9216
+#define HS_INBOX 16 /* handshake datagrams kept per round; more wait for retransmission */
 
 struct tx_slot {
     struct sdp_udp_tx tx;
@@ -71,11 +74,19 @@ struct sdp_engine {
     struct handoff_pkt *ho;
     uint32_t ho_head, ho_n;
 
+    struct sdp_engine_hs_pkt *hs_in; /* driver thread only */
+    unsigned hs_n;
+    uint64_t hs_exp;
+
+    struct sdp_bufpool *pool; /* the core's message buffers */
+
     pthread_t thread;
     int thread_running;
     atomic_int stop;
     int cpu;
     int thread_rc;
+
+    struct sdp_kshim_eng *kshim; /* kernel record crypto, or NULL */
 
     struct sdp_engine_stats st;
 };
@@ -128,14 +139,24 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->ho_lock, NULL);
     e->cfg.core.engine_index = (uint8_t)cfg->index;
-    int rc = sdp_core_new(&e->cfg.core, &e->core);
+    if (cfg->kshim) {
+        e->cfg.core.aead_family = "kshim";
+        e->cfg.core.plain_records = 1;
+    }
+    int rc = 0;
+    if (!e->cfg.core.allocator.alloc && (rc = sdp_bufpool_new(SDP_BUFPOOL_CACHE_DEFAULT, &e->pool)) == 0)
+        sdp_bufpool_allocator(e->pool, &e->cfg.core.allocator);
+    if (rc == 0)
+        rc = sdp_core_new(&e->cfg.core, &e->core);
     if (rc)
         goto fail;
     rc = SDP_ENOMEM;
     e->tx = calloc(e->cfg.tx_slots, sizeof(*e->tx));
     e->tx_mem = aligned_alloc(4096, (size_t)e->cfg.tx_slots * TX_BUF_SIZE);
     e->ho = cfg->count > 1 ? calloc(HANDOFF_SLOTS, sizeof(*e->ho)) : NULL;
-    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho))
+    e->hs_in = cfg->hs_run ? calloc(HS_INBOX, sizeof(*e->hs_in)) : NULL;
+    e->hs_exp = UINT64_MAX;
+    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && !e->hs_in))
         goto fail;
     for (uint32_t i = 0; i < e->cfg.tx_slots; i++) {
         e->tx[i].buf = e->tx_mem + (size_t)i * TX_BUF_SIZE;
@@ -147,6 +168,8 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     if (rc)
         goto fail;
     if (cfg->count > 1 && cfg->index == 0 && (rc = sdp_steer_attach(e->fd, cfg->count)) != 0)
+        goto fail;
+    if (cfg->kshim && (rc = sdp_kshim_eng_new(e->fd, &e->kshim)) != 0)
         goto fail;
     e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (e->wake_fd < 0) {
@@ -267,12 +290,32 @@ static void drain_handoff(struct sdp_engine *e, uint64_t now)
     }
 }
 
+/* Keep a datagram (or a no-session note) for this round's hs_run. */
+static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
+                    int no_session)
+{
+    if (!e->hs_in || e->hs_n == HS_INBOX || (!no_session && l > SDP_ENGINE_HS_PKT_MAX)) {
+        e->st.hs_dropped++;
+        return;
+    }
+    struct sdp_engine_hs_pkt *h = &e->hs_in[e->hs_n++];
+    h->addr = *addr;
+    h->len = (uint32_t)l;
+    h->no_session = no_session;
+    if (!no_session)
+        memcpy(h->data, p, l);
+}
+
 static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
                       uint64_t now)
 {
-    if (sdp_core_input(e->core, addr, p, l, now) == SDP_ENOKEY && e->cfg.unknown_peer &&
-        e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+    int rc = sdp_core_input(e->core, addr, p, l, now);
+    if (rc != SDP_ENOKEY)
+        return;
+    if (e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
         sdp_core_input(e->core, addr, p, l, now);
+    else if (e->hs_in)
+        hs_keep(e, addr, p, l, 1);
 }
 
 /* An ACK carries RPC id 0 (it lists up to 8 finished RPCs), so the kernel
@@ -312,6 +355,10 @@ static void input_buffer(struct sdp_engine *e, const struct sdp_core_addr *addr,
     for (size_t off = 0; off < len; off += step) {
         size_t l = len - off < step ? len - off : step;
         e->st.recv_pkts++;
+        if (l >= SDP_HDR_LEN && (p[off] & 0x0f) == SDP_PKT_HANDSHAKE) {
+            hs_keep(e, addr, p + off, l, 0); /* the socket's handshake, not the core, takes these */
+            continue;
+        }
         if (e->cfg.count > 1 && e->group && l >= SDP_HDR_LEN && (p[off] & 0x0f) == SDP_PKT_ACK) {
             input_ack(e, addr, p + off, l, now);
             continue;
@@ -348,9 +395,15 @@ static void on_recv(struct sdp_engine *e, struct io_uring_cqe *cqe, uint64_t now
         struct msghdr view = {.msg_control = io_uring_recvmsg_cmsg_firsthdr(o, &e->recv_tmpl),
                               .msg_controllen = o->controllen};
         uint16_t seg = view.msg_control ? sdp_udp_rx_seg_size(&view) : 0;
-        if (sdp_engine_addr(io_uring_recvmsg_name(o), o->namelen, &addr) == 0)
-            input_buffer(e, &addr, io_uring_recvmsg_payload(o, &e->recv_tmpl),
-                         io_uring_recvmsg_payload_length(o, cqe->res, &e->recv_tmpl), seg, now);
+        uint8_t *p = io_uring_recvmsg_payload(o, &e->recv_tmpl);
+        size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &e->recv_tmpl);
+        if (sdp_engine_addr(io_uring_recvmsg_name(o), o->namelen, &addr) == 0) {
+            if (e->kshim)
+                sdp_kshim_eng_rx_begin(e->kshim, e->core, &addr, p, len, seg);
+            input_buffer(e, &addr, p, len, seg, now);
+            if (e->kshim)
+                sdp_kshim_eng_rx_end(e->kshim);
+        }
     }
     sdp_bufring_recycle(&e->br, (unsigned)bid);
 }
@@ -377,7 +430,9 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
             break;
         if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
                             e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
-                            sdp_udp_tos_for_prio(d.priority)) != 0) {
+                            sdp_udp_tos_for_prio(d.priority)) != 0 ||
+            (d.plain && (!d.seal_key || !e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
+            /* Never plaintext without the module's descriptor. */
             e->st.send_errors++;
             continue;
         }
@@ -391,6 +446,44 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
         io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
         io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
         e->st.send_calls++;
+    }
+}
+
+/* Submit the prepared free slot at the head of the list: -1 when the
+ * ring has no SQE (the slot stays free). */
+static int send_slot(struct sdp_engine *e, uint32_t slot)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe) {
+        e->st.send_errors++;
+        return -1;
+    }
+    e->tx_free = e->tx[slot].next_free;
+    e->tx_busy++;
+    io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
+    io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
+    e->st.send_calls++;
+    return 0;
+}
+
+/* The handshake's datagrams: one slot each, highest priority. */
+static void flush_hs_output(struct sdp_engine *e, uint64_t now)
+{
+    while (e->tx_free != UINT32_MAX) {
+        if (io_uring_sq_space_left(&e->ring) < 1)
+            submit(e);
+        uint32_t slot = e->tx_free;
+        struct sdp_core_addr to;
+        size_t n = e->cfg.hs_output(e->cfg.deliver_ctx, now, e->tx[slot].buf, TX_BUF_SIZE, &to);
+        if (n == 0)
+            break;
+        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)to.bytes, to.len, e->tx[slot].buf, n,
+                            (uint16_t)n, sdp_udp_tos_for_prio(SDP_PRIO_LEVELS - 1)) != 0) {
+            e->st.send_errors++;
+            continue;
+        }
+        if (send_slot(e, slot) != 0)
+            break;
     }
 }
 
@@ -463,9 +556,23 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
         flush_output(e, sdp_engine_now());
         pthread_mutex_unlock(&e->lock);
     }
+    if (e->cfg.hs_run) {
+        unsigned hn = e->hs_n;
+        e->hs_n = 0;
+        n += hn;
+        uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
+        e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
+        pthread_mutex_lock(&e->lock);
+        flush_hs_output(e, sdp_engine_now());
+        n += deliver_events(e); /* what keys that just arrived let go */
+        flush_output(e, sdp_engine_now());
+        pthread_mutex_unlock(&e->lock);
+    }
     pthread_mutex_lock(&e->lock);
     *exp = sdp_core_next_expiry(e->core);
     pthread_mutex_unlock(&e->lock);
+    if (e->hs_exp < *exp)
+        *exp = e->hs_exp;
     submit(e);
     return n;
 }
@@ -589,12 +696,15 @@ void sdp_engine_free(struct sdp_engine *e)
     }
     if (e->fd >= 0)
         close(e->fd);
+    sdp_kshim_eng_free(e->kshim);
     if (e->wake_fd >= 0)
         close(e->wake_fd);
     sdp_core_free(e->core);
+    sdp_bufpool_free(e->pool);
     free(e->tx);
     free(e->tx_mem);
     free(e->ho);
+    free(e->hs_in);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->ho_lock);
     free(e);

@@ -30,6 +30,17 @@ typedef void (*sdp_engine_deliver_fn)(void *ctx, struct sdp_engine *e, const str
  * then fed again).  It may drop and retake the engine lock. */
 typedef int (*sdp_engine_unknown_fn)(void *ctx, struct sdp_engine *e, const struct sdp_core_addr *addr);
 
+/* A HANDSHAKE datagram this engine received (len bytes of data), or with
+ * no_session set, a note that a packet of len bytes came from an address
+ * without keys (the handshake may answer it). */
+#define SDP_ENGINE_HS_PKT_MAX 1500
+struct sdp_engine_hs_pkt {
+    struct sdp_core_addr addr;
+    uint32_t len;
+    int no_session;
+    uint8_t data[SDP_ENGINE_HS_PKT_MAX];
+};
+
 struct sdp_engine_cfg {
     unsigned index;       /* position in the reuseport group */
     unsigned count;       /* engines in the group */
@@ -47,12 +58,24 @@ struct sdp_engine_cfg {
      * on the driver thread.  Both may be NULL. */
     void (*uring_op)(void *ctx, struct sdp_engine *e, void *op);
     void (*after_step)(void *ctx, struct sdp_engine *e);
-    void *deliver_ctx;                  /* context of both callbacks */
+    /* The handshake lives outside the core.  hs_run gets what this round
+     * received for it, runs on the driver thread without the engine lock,
+     * and returns its next deadline (engine 0 sleeps no longer than that);
+     * hs_output, called with the lock held, yields datagrams to send (0:
+     * none).  Both NULL when the socket has no handshake. */
+    uint64_t (*hs_run)(void *ctx, struct sdp_engine *e, const struct sdp_engine_hs_pkt *pkts, unsigned n,
+                       uint64_t now);
+    size_t (*hs_output)(void *ctx, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_addr *to);
+    void *deliver_ctx;                  /* context of the callbacks */
+    /* 1: record crypto in the kernel through the sdp_kshim module
+     * (engine/kshim.h); sdp_engine_new then fails with SDP_EUNAVAIL when
+     * the module is not loaded. */
+    int kshim;
 };
 
 /* Make the socket and core (call in group order: the socket joins the
  * reuseport group as member `index`).  Errors: SDP_ESYSTEM, SDP_ENOMEM,
- * SDP_EINVAL. */
+ * SDP_EINVAL, SDP_EUNAVAIL (kshim without the module). */
 int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out);
 void sdp_engine_free(struct sdp_engine *e);
 
@@ -85,6 +108,7 @@ int sdp_engine_event_fd(const struct sdp_engine *e);
 
 struct sdp_engine_stats {
     uint64_t recv_calls, recv_pkts, gro_batches, send_calls, send_errors, enobufs, misdirected, handed_off;
+    uint64_t hs_dropped; /* handshake datagrams beyond a round's inbox (retransmitted later) */
 };
 void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st);
 

@@ -35,9 +35,10 @@ struct sdp_udp_tx {
     struct iovec iov;
     struct sockaddr_storage to;
     union {
-        /* Room for UDP_SEGMENT and IP_TOS, aligned like struct cmsghdr
-         * (whose flexible array member clang refuses inside a struct). */
-        char buf[64];
+        /* Room for UDP_SEGMENT, IP_TOS and a kshim record descriptor,
+         * aligned like struct cmsghdr (whose flexible array member clang
+         * refuses inside a struct). */
+        char buf[128];
         size_t align;
     } ctl;
 };

@@ -4,7 +4,7 @@
 # prints "KSHIM-RESULT: N passed, 0 failed".
 #
 # Usage: tests/kshim/run-guest-tests.sh [WORKDIR]
-# Env: KSHIM_NO_INSTALL=1 to never call apt-get; KSHIM_QEMU_TIMEOUT (s, default 240);
+# Env: KSHIM_NO_INSTALL=1 to never call apt-get; KSHIM_QEMU_TIMEOUT (s, default 420);
 #      KSHIM_APPEND="KT_ONLY=uring" runs one test program (the init's environment).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,8 +37,8 @@ cp -r "$repo"/kshim/Kbuild "$repo"/kshim/*.c "$repo"/kshim/*.h "$repo"/kshim/uap
 make -s -C "/lib/modules/$V/build" M="$work/mod" modules 2>&1 | grep -v 'Skipping BTF' || true
 [ -f "$work/mod/sdp_kshim.ko" ] || { log "module build failed"; exit 1; }
 
-# 3. The static guest test program and the Wycheproof cases.
-"$repo/kshim/test/build.sh" "$repo" "$work/kshim-test"
+# 3. The static guest programs (kshim-test, sdpcat) and the Wycheproof cases.
+"$repo/kshim/test/build.sh" "$repo" "$work/kshim-test" "$work/sdpcat"
 python3 "$repo/tests/kshim/wycheproof_gcm.py" "$repo/tests/vectors/wycheproof/aes_gcm_test.json" \
   "$work/wycheproof.txt"
 
@@ -48,6 +48,8 @@ rm -rf "$root" && mkdir -p "$root"/{bin,mods,proc,sys,dev,tmp,lib/modules/$V}
 cp /bin/busybox "$root/bin/busybox"
 cp "$repo/kshim/guest/init" "$root/init"
 cp "$work/kshim-test" "$root/bin/kshim-test"
+cp "$work/sdpcat" "$root/bin/sdpcat"
+cp "$repo/kshim/guest/engine.sh" "$root/engine.sh"
 cp "$work/mod/sdp_kshim.ko" "$work/wycheproof.txt" "$root/"
 : > "$root/deps.txt"
 for m in gcm ctr ghash-generic aesni-intel tls; do
@@ -76,7 +78,7 @@ fi
 # 6. Boot. Never -enable-kvm (this host's KVM cannot run a stock kernel); qemu
 # exits 0 whatever happens, so the verdict is the guest's result line.
 log "booting the guest"
-timeout "${KSHIM_QEMU_TIMEOUT:-240}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 \
+timeout "${KSHIM_QEMU_TIMEOUT:-420}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 \
   -smp 2 -nographic -no-reboot -kernel "$work/vmlinux-$V" -initrd "$work/initramfs.gz" \
   -append "console=ttyS0 quiet loglevel=4 oops=panic panic=-1 rdinit=/init ${KSHIM_APPEND:-}" \
   > "$work/console.log" 2>&1 || true

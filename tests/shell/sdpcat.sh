@@ -47,7 +47,7 @@ p=$(port)
 echo x | timeout 10 "$bin" "127.0.0.1:$p" --secret-file "$work/secret" --timeout 500 >/dev/null 2>"$work/err"
 [ $? -eq 1 ] && grep -q "timed out\|no response" "$work/err" && ok "no server: exit 1 with a reason" || bad "no server exit code"
 "$bin" >/dev/null 2>&1; [ $? -eq 2 ] && ok "no arguments: exit 2" || bad "usage exit code"
-echo x | "$bin" "127.0.0.1:$p" >/dev/null 2>"$work/err"; [ $? -eq 2 ] && grep -q "secret-file" "$work/err" && ok "missing secret: exit 2, says why" || bad "missing secret"
+echo x | "$bin" "127.0.0.1:$p" >/dev/null 2>"$work/err"; [ $? -eq 2 ] && grep -q "authenticate" "$work/err" && ok "no credentials: exit 2, says why" || bad "no credentials"
 echo x | "$bin" "nonsense" --secret-file "$work/secret" >/dev/null 2>&1; [ $? -eq 2 ] && ok "bad address: exit 2" || bad "bad address"
 head -c 10 /dev/urandom | xxd -p > "$work/short" 2>/dev/null || echo abcd > "$work/short"
 echo x | "$bin" "127.0.0.1:$p" --secret-file "$work/short" >/dev/null 2>&1; [ $? -eq 2 ] && ok "malformed secret: exit 2" || bad "malformed secret"

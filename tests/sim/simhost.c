@@ -420,6 +420,29 @@ void sim_run_until(struct sim *s, uint64_t t)
         s->net.now = t;
 }
 
+int sim_replace_session(struct sim *s, uint32_t a, uint32_t b, uint64_t epoch)
+{
+    uint32_t h[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        uint32_t me = h[k], other = h[1 - k];
+        struct sdp_core_peer_cfg pc;
+        memset(&pc, 0, sizeof(pc));
+        pc.addr = host_addr(other);
+        pc.suite = SDP_SUITE_AES128GCM;
+        secret(s->cfg.seed ^ epoch, me, other, pc.tx_secret);
+        secret(s->cfg.seed ^ epoch, other, me, pc.rx_secret);
+        pc.mtu = s->cfg.mtu;
+        pc.ip_hdr_len = 20;
+        int rc = sdp_core_peer_replace(s->hosts[me].core, s->hosts[me].peer_of[other], &pc);
+        if (rc != 0)
+            return rc;
+        size_t pk = (size_t)me * s->cfg.nhosts + other;
+        if (s->pair_ids[pk])
+            memset(s->pair_ids[pk], 0xff, s->pair_cap[pk] * sizeof(uint32_t));
+    }
+    return 0;
+}
+
 void sim_host_down(struct sim *s, uint32_t host)
 {
     s->net.down[host] = 1;

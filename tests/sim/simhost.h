@@ -85,6 +85,10 @@ void sim_run(struct sim *s, uint64_t t_end);
 /* Run until simulated time t (timers keep firing). */
 void sim_run_until(struct sim *s, uint64_t t);
 void sim_host_down(struct sim *s, uint32_t host);
+/* Both hosts start a new session with each other now (as after a second
+ * handshake): fresh secrets derived from epoch, sdp_core_peer_replace on
+ * each side, and the RPC-id bookkeeping of the pair starts over. */
+int sim_replace_session(struct sim *s, uint32_t a, uint32_t b, uint64_t epoch);
 /* Start one RPC now from client to server. */
 int sim_issue(struct sim *s, uint32_t client, uint32_t server, uint32_t req_len, uint32_t resp_len);
 void sim_error(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

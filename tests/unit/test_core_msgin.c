@@ -13,6 +13,7 @@
 
 static struct sdp_rec_key tx, rx;
 static struct sdp_mem mem;
+static struct sdp_rec_streams streams;
 
 static void keys(void)
 {
@@ -33,6 +34,9 @@ static void unkeys(void)
 {
     sdp_rec_key_clear(&tx);
     sdp_rec_key_clear(&rx);
+    for (unsigned i = 0; i < SDP_REC_STREAMS; i++)
+        cr_assert_eq(streams.s[i].busy, 0, "stream %u still held", i);
+    sdp_rec_streams_fini(&streams);
     cr_assert_eq(mem.used, 0, "leaked %llu bytes", (unsigned long long)mem.used);
 }
 
@@ -53,7 +57,7 @@ static void seal(struct sdp_msgout *o)
 static void place(struct sdp_msgin *m, const struct sdp_msgout *o, uint32_t off, uint32_t len,
                   struct sdp_msgin_res *r)
 {
-    sdp_msgin_place(m, &mem, &rx, off, o->wire + off, len, SIZE_MAX, r);
+    sdp_msgin_place(m, &mem, &rx, &streams, off, o->wire + off, len, SIZE_MAX, r);
 }
 
 /* Ask for what is missing until complete, as RESENDs would. */
@@ -137,7 +141,7 @@ Test(msgin, corrupted_record_is_discarded_and_repaired)
     uint32_t failed = 0;
     for (uint32_t off = 0; off < o.wire_len; off += 1448) {
         uint32_t len = o.wire_len - off < 1448 ? o.wire_len - off : 1448;
-        sdp_msgin_place(&m, &mem, &rx, off, bad + off, len, SIZE_MAX, &r);
+        sdp_msgin_place(&m, &mem, &rx, &streams, off, bad + off, len, SIZE_MAX, &r);
         if (r.nfailed) {
             cr_assert_eq(r.failed[0], 2);
             failed += r.nfailed;
@@ -176,7 +180,7 @@ Test(msgin, opened_record_never_rewritten)
     m.received -= 100;
     uint8_t junk[100];
     memset(junk, 0xee, sizeof(junk));
-    sdp_msgin_place(&m, &mem, &rx, 0, junk, sizeof(junk), SIZE_MAX, &r);
+    sdp_msgin_place(&m, &mem, &rx, &streams, 0, junk, sizeof(junk), SIZE_MAX, &r);
     cr_assert_eq(memcmp(m.buf, pt, SDP_REC_SIZE_MAX), 0);
     repair(&m, &o);
     sdp_msgin_fini(&m, &mem);
@@ -220,4 +224,163 @@ Test(msgin, iovec_seal_matches_contiguous)
     cr_assert_eq(sdp_msgout_initv(&parts, &mem, &tx, ID, iov, 8, LEN - 1, SDP_REC_SIZE_MAX, 60000), SDP_EINVAL,
                  "lengths that disagree are refused");
     sdp_msgout_fini(&whole, &mem);
+}
+
+/* ---- the streaming path against the copy-and-open-in-place path ---- */
+
+static uint64_t prng = 0x243f6a8885a308d3ull;
+
+static uint32_t rnd(uint32_t n)
+{
+    prng ^= prng << 13;
+    prng ^= prng >> 7;
+    prng ^= prng << 17;
+    return n ? (uint32_t)(prng % n) : 0;
+}
+
+static void same_result(const struct sdp_msgin_res *a, const struct sdp_msgin_res *b, int it, int step)
+{
+    cr_assert_eq(a->new_bytes, b->new_bytes, "iteration %d step %d", it, step);
+    cr_assert_eq(a->opened, b->opened, "iteration %d step %d: opened %u vs %u", it, step, a->opened, b->opened);
+    cr_assert_eq(a->authed_now, b->authed_now, "iteration %d step %d", it, step);
+    cr_assert_eq(a->complete, b->complete, "iteration %d step %d", it, step);
+    cr_assert_eq(a->nfailed, b->nfailed, "iteration %d step %d: failed %u vs %u", it, step, a->nfailed, b->nfailed);
+    for (uint32_t k = 0; k < a->nfailed && k < 4; k++)
+        cr_assert_eq(a->failed[k], b->failed[k], "iteration %d step %d", it, step);
+}
+
+/* Random messages cut into random pieces, delivered in order, shuffled, or
+ * in order with duplicates and swaps, some pieces with a flipped bit: the
+ * message with streams (A) and the one without (B) open and fail exactly
+ * the same records at the same steps, and end with the same plaintext.  In
+ * order and clean, A decrypts every byte straight from the packets. */
+Test(msgin, streaming_matches_copy_path)
+{
+    enum { ITERS = 400, MAXP = 24 };
+    uint8_t *body = malloc(5 * 3000), *bad = malloc(5 * 3000 + 5 * SDP_TAG_LEN);
+    cr_assert(body && bad);
+    uint64_t direct_in_order = 0;
+    for (int it = 0; it < ITERS; it++) {
+        uint16_t rec_size = (uint16_t)(16 + rnd(2985));
+        uint32_t len = rnd(5u * rec_size + 1);
+        uint64_t id = 2 + 2 * (uint64_t)it;
+        for (uint32_t i = 0; i < len; i++)
+            body[i] = (uint8_t)rnd(256);
+        struct sdp_msgout o;
+        cr_assert_eq(sdp_msgout_init(&o, &mem, &tx, id, len ? body : bad, len, rec_size, 60000), 0);
+        struct sdp_msgin a, b;
+        cr_assert_eq(sdp_msgin_init(&a, &mem, id, len, rec_size, 60000), 0);
+        cr_assert_eq(sdp_msgin_init(&b, &mem, id, len, rec_size, 60000), 0);
+        /* Cut points: at most MAXP pieces, so the gap list never overflows. */
+        uint32_t cuts[MAXP + 1], n = 0, minp = o.wire_len / MAXP + 1;
+        for (uint32_t off = 0; off < o.wire_len && n < MAXP;) {
+            cuts[n++] = off;
+            off += minp + rnd(2 * minp);
+        }
+        cuts[n] = o.wire_len;
+        uint32_t order[2 * MAXP], norder = 0;
+        int mode = (int)rnd(3), corrupt = rnd(3) == 0;
+        for (uint32_t k = 0; k < n; k++) {
+            order[norder++] = k;
+            if (mode == 2 && rnd(4) == 0)
+                order[norder++] = k; /* duplicate */
+        }
+        if (mode == 1)
+            for (uint32_t k = norder; k > 1; k--) {
+                uint32_t j = rnd(k), t = order[k - 1];
+                order[k - 1] = order[j];
+                order[j] = t;
+            }
+        if (mode == 2 && norder > 2) {
+            uint32_t j = rnd(norder - 1), t = order[j];
+            order[j] = order[j + 1];
+            order[j + 1] = t;
+        }
+        for (uint32_t st = 0; st < norder; st++) {
+            uint32_t k = order[st];
+            uint32_t off = cuts[k] > o.wire_len ? o.wire_len : cuts[k];
+            uint32_t plen = (cuts[k + 1] > o.wire_len ? o.wire_len : cuts[k + 1]) - off;
+            const uint8_t *src = o.wire + off;
+            if (corrupt && rnd(3) == 0) {
+                memcpy(bad, src, plen);
+                bad[rnd(plen)] ^= (uint8_t)(1u << rnd(8));
+                src = bad;
+            }
+            struct sdp_msgin_res ra, rb;
+            sdp_msgin_place(&a, &mem, &rx, &streams, off, src, plen, SIZE_MAX, &ra);
+            sdp_msgin_place(&b, &mem, &rx, NULL, off, src, plen, SIZE_MAX, &rb);
+            same_result(&ra, &rb, it, (int)st);
+            cr_assert_eq(ra.gapdrop, 0);
+            if (mode == 0 && !corrupt)
+                cr_assert_eq(ra.inplace, 0, "iteration %d: in-order bytes went the copy path", it);
+            direct_in_order += mode == 0 && !corrupt ? ra.direct : 0;
+        }
+        /* Repair both from the pristine bytes, as RESENDs would. */
+        for (int guard = 0; guard < 1000 && a.nopened < a.nrec; guard++) {
+            uint32_t off, l;
+            cr_assert(sdp_msgin_missing(&a, a.wire_len, &off, &l));
+            uint32_t off2, l2;
+            cr_assert(sdp_msgin_missing(&b, b.wire_len, &off2, &l2));
+            cr_assert_eq(off, off2);
+            cr_assert_eq(l, l2);
+            if (l > 1448)
+                l = 1448;
+            struct sdp_msgin_res ra, rb;
+            sdp_msgin_place(&a, &mem, &rx, &streams, off, o.wire + off, l, SIZE_MAX, &ra);
+            sdp_msgin_place(&b, &mem, &rx, NULL, off, o.wire + off, l, SIZE_MAX, &rb);
+            same_result(&ra, &rb, it, 1000 + guard);
+        }
+        cr_assert_eq(a.nopened, a.nrec, "iteration %d", it);
+        cr_assert_eq(b.nopened, b.nrec);
+        cr_assert_eq(a.nst, 0, "no stream held by a complete message");
+        cr_assert(len == 0 || memcmp(a.buf, body, len) == 0, "iteration %d: streamed plaintext differs", it);
+        cr_assert(len == 0 || memcmp(b.buf, body, len) == 0);
+        sdp_msgin_fini(&a, &mem);
+        sdp_msgin_fini(&b, &mem);
+        sdp_msgout_fini(&o, &mem);
+    }
+    cr_assert_gt(direct_in_order, 0);
+    free(body);
+    free(bad);
+}
+
+/* A record whose stream fails at the tag: the plaintext it wrote is wiped
+ * and not counted as data; the record is asked for again and repaired. */
+Test(msgin, failed_stream_leaves_no_plaintext)
+{
+    struct sdp_msgout o;
+    seal(&o);
+    struct sdp_msgin m;
+    cr_assert_eq(sdp_msgin_init(&m, &mem, ID, LEN, SDP_REC_SIZE_MAX, 60000), 0);
+    uint32_t r1, r1len;
+    sdp_msgin_rec_range(&m, 1, &r1, &r1len);
+    uint8_t *bad = malloc(o.wire_len);
+    memcpy(bad, o.wire, o.wire_len);
+    bad[r1 + r1len - 1] ^= 0x40; /* record 1's tag */
+    struct sdp_msgin_res r;
+    uint32_t failed = 0;
+    uint64_t direct = 0;
+    for (uint32_t off = 0; off < r1 + r1len; off += 1448) {
+        uint32_t end = off + 1448 < r1 + r1len ? off + 1448 : r1 + r1len;
+        sdp_msgin_place(&m, &mem, &rx, &streams, off, bad + off, end - off, SIZE_MAX, &r);
+        failed += r.nfailed;
+        direct += r.direct;
+        cr_assert_eq(r.inplace, 0);
+        if (r.nfailed)
+            cr_assert_eq(r.failed[0], 1);
+    }
+    cr_assert_eq(failed, 1);
+    cr_assert_eq(direct, 2u * SDP_REC_SIZE_MAX, "both records went through the stream");
+    cr_assert_eq(m.nopened, 1);
+    for (uint32_t i = 0; i < SDP_REC_SIZE_MAX; i++)
+        cr_assert_eq(m.buf[SDP_REC_SIZE_MAX + i], 0, "unauthenticated plaintext left at %u", i);
+    uint32_t off, len;
+    cr_assert(sdp_msgin_missing(&m, m.wire_len, &off, &len));
+    cr_assert_eq(off, r1);
+    cr_assert_eq(len, r1len);
+    cr_assert_eq(m.received, r1, "the failed record's bytes are not held");
+    free(bad);
+    repair(&m, &o);
+    sdp_msgin_fini(&m, &mem);
+    sdp_msgout_fini(&o, &mem);
 }

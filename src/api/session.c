@@ -1,0 +1,493 @@
+/* The handshake behind the API: sdp_set_tls, messages that wait for a
+ * peer's keys, and installing the keys of every completed handshake in all
+ * engines' cores.
+ *
+ * Locks: hs_lock guards the handshake state machine and is never held
+ * while taking another lock; pend_lock guards the waiting messages and
+ * comes before the engine locks and peers_lock (so a peer's id counter is
+ * set from its waiting messages before anyone else can send to it).
+ */
+#define _GNU_SOURCE
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "api/api_int.h"
+#include "core/core_ext.h"
+#include "crypto/keymem.h"
+#include "handshake/hs.h"
+#include "handshake/tls.h"
+#include "wire/wire.h"
+
+#define CONNS_MAX 64               /* peers handshaking with messages waiting */
+#define PEND_PER_PEER 256          /* waiting messages per peer ... */
+#define PEND_TOTAL 1024            /* ... in all ... */
+#define PEND_BYTES (64ull << 20)   /* ... and their bytes */
+#define PEND_GRACE_NS 1000000000ull /* beyond the handshake timeout, before they fail */
+#define REKEY_GAP_NS 1000000000ull /* at most one "no session" re-handshake per peer per second */
+
+struct api_pend {
+    struct api_pend *next;
+    struct sdp_core_addr addr;
+    uint64_t id, cookie, deadline;
+    size_t len;
+    uint8_t data[];
+};
+
+struct api_conn {
+    struct sdp_core_addr addr;
+    uint64_t next_id;
+    uint64_t last_rekey;
+    uint32_t npend;
+    uint8_t used;
+};
+
+struct api_hs {
+    pthread_mutex_t hs_lock;
+    struct sdp_tls_ctx *tls;
+    struct sdp_hs *hs;
+    char *server_name;
+    _Atomic uint64_t next_exp;
+    atomic_int out_ready;
+    pthread_mutex_t ev_lock;       /* one thread handles events at a time */
+    struct sdp_hs_event *ev;       /* locked memory */
+    pthread_mutex_t pend_lock;
+    struct api_pend *pend_head, *pend_tail;
+    uint32_t npend;
+    uint64_t pend_bytes;
+    struct api_conn conns[CONNS_MAX];
+    _Atomic uint64_t done, failed;
+};
+
+static struct api_hs *hsx(sdp_socket *s)
+{
+    return atomic_load_explicit(&s->hsx, memory_order_acquire);
+}
+
+static int parse_pin(const char *hex, uint8_t pin[32])
+{
+    size_t n = 0;
+    for (const char *p = hex; *p; p++) {
+        if (*p == ':')
+            continue;
+        int v;
+        if (*p >= '0' && *p <= '9')
+            v = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            v = *p - 'a' + 10;
+        else if (*p >= 'A' && *p <= 'F')
+            v = *p - 'A' + 10;
+        else
+            return SDP_EINVAL;
+        if (n >= 64)
+            return SDP_EINVAL;
+        if (n % 2 == 0)
+            pin[n / 2] = (uint8_t)(v << 4);
+        else
+            pin[n / 2] |= (uint8_t)v;
+        n++;
+    }
+    return n == 64 ? 0 : SDP_EINVAL;
+}
+
+void sdp_api_hs_free(sdp_socket *s)
+{
+    struct api_hs *h = hsx(s);
+    if (!h)
+        return;
+    sdp_hs_free(h->hs);
+    sdp_tls_ctx_free(h->tls);
+    free(h->server_name);
+    sdp_keymem_free(h->ev);
+    for (struct api_pend *p = h->pend_head, *n; p; p = n) {
+        n = p->next;
+        sdp_keymem_wipe(p->data, p->len);
+        free(p);
+    }
+    pthread_mutex_destroy(&h->hs_lock);
+    pthread_mutex_destroy(&h->ev_lock);
+    pthread_mutex_destroy(&h->pend_lock);
+    free(h);
+    atomic_store(&s->hsx, NULL);
+}
+
+int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
+{
+    if (!s || !o || hsx(s))
+        return SDP_EINVAL;
+    struct sdp_tls_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.cert_file = o->cert_file;
+    tc.key_file = o->key_file;
+    tc.ca_file = o->ca_file;
+    tc.verify_clients = o->verify_clients;
+    tc.ephemeral_cert = o->ephemeral_cert && !o->cert_file;
+    tc.psk = o->psk;
+    tc.psk_len = o->psk_len;
+    tc.psk_identity = o->psk_identity;
+    tc.insecure = o->insecure;
+    tc.early_data = o->early_data;
+    tc.cipher = s->cfg.cipher;
+    if (tc.cipher == SDP_CIPHER_NULL_INSECURE)
+        return SDP_EINVAL; /* never negotiated */
+    if (o->pin_sha256_hex) {
+        if (parse_pin(o->pin_sha256_hex, tc.pin) != 0)
+            return SDP_EINVAL;
+        tc.have_pin = 1;
+    }
+    struct sdp_hs_config hc;
+    sdp_hs_config_default(&hc);
+    hc.server = o->cert_file || tc.ephemeral_cert || o->psk;
+    hc.client = o->ca_file || tc.have_pin || o->psk || o->insecure;
+    if (!hc.server && !hc.client)
+        return SDP_EINVAL;
+    struct api_hs *h = calloc(1, sizeof(*h));
+    if (!h)
+        return SDP_ENOMEM;
+    pthread_mutex_init(&h->hs_lock, NULL);
+    pthread_mutex_init(&h->ev_lock, NULL);
+    pthread_mutex_init(&h->pend_lock, NULL);
+    atomic_store(&h->next_exp, UINT64_MAX);
+    int rc = sdp_tls_ctx_new(&tc, &h->tls);
+    sdp_keymem_wipe(&tc, sizeof(tc));
+    if (rc == 0) {
+        hc.tls = h->tls;
+        rc = sdp_hs_new(&hc, &h->hs);
+    }
+    if (rc == 0 && o->server_name && !(h->server_name = strdup(o->server_name)))
+        rc = SDP_ENOMEM;
+    if (rc == 0 && !(h->ev = sdp_keymem_alloc(sizeof(*h->ev))))
+        rc = SDP_ENOMEM;
+    struct api_hs *expect = NULL;
+    if (rc == 0 && !atomic_compare_exchange_strong(&s->hsx, &expect, h))
+        rc = SDP_EINVAL;
+    if (rc) {
+        sdp_hs_free(h->hs);
+        sdp_tls_ctx_free(h->tls);
+        free(h->server_name);
+        sdp_keymem_free(h->ev);
+        free(h);
+    }
+    return rc;
+}
+
+int sdp_tls_fingerprint(sdp_socket *s, char hex[65])
+{
+    struct api_hs *h;
+    uint8_t fp[32];
+    if (!s || !hex || !(h = hsx(s)))
+        return SDP_EINVAL;
+    int rc = sdp_tls_ctx_fingerprint(h->tls, fp);
+    if (rc)
+        return rc;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+    return 0;
+}
+
+/* ---- waiting messages ---- */
+
+static struct api_conn *conn_find(struct api_hs *h, const struct sdp_core_addr *a, int create)
+{
+    struct api_conn *free_slot = NULL;
+    for (unsigned i = 0; i < CONNS_MAX; i++) {
+        struct api_conn *c = &h->conns[i];
+        if (c->used && c->addr.len == a->len && !memcmp(c->addr.bytes, a->bytes, a->len))
+            return c;
+        if (!c->used && !free_slot)
+            free_slot = c;
+    }
+    if (!create || !free_slot)
+        return NULL;
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->used = 1;
+    free_slot->addr = *a;
+    free_slot->next_id = 2;
+    return free_slot;
+}
+
+/* Called by sdp_sendv for a peer without keys.  SDP_EAGAIN: the peer got
+ * its keys meanwhile, send normally. */
+int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct iovec *iov, int iovcnt,
+                    size_t total, uint64_t cookie, uint64_t *rpc_id)
+{
+    struct api_hs *h = hsx(s);
+    if (!h)
+        return SDP_ENOKEY;
+    uint64_t now = sdp_engine_now();
+    pthread_mutex_lock(&h->hs_lock);
+    int rc = sdp_hs_connect(h->hs, a, h->server_name, now);
+    if (rc >= 0)
+        atomic_store(&h->out_ready, 1);
+    pthread_mutex_unlock(&h->hs_lock);
+    if (rc == SDP_EINVAL)
+        return SDP_ENOKEY; /* no way to authenticate servers: keys must come from elsewhere */
+    if (rc < 0)
+        return rc;
+    rc = 0; /* started, or joined the attempt under way */
+    pthread_mutex_lock(&h->pend_lock);
+    if (sdp_api_peer_find(s, a) >= 0) {
+        pthread_mutex_unlock(&h->pend_lock);
+        return SDP_EAGAIN;
+    }
+    struct api_conn *c = conn_find(h, a, 1);
+    struct api_pend *p = NULL;
+    if (!c || c->npend >= PEND_PER_PEER || h->npend >= PEND_TOTAL || h->pend_bytes + total > PEND_BYTES)
+        rc = SDP_ELIMIT;
+    else if (!(p = malloc(sizeof(*p) + total)))
+        rc = SDP_ENOMEM;
+    if (rc) {
+        pthread_mutex_unlock(&h->pend_lock);
+        return rc;
+    }
+    size_t off = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(p->data + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    p->next = NULL;
+    p->addr = *a;
+    p->len = total;
+    p->cookie = cookie;
+    p->id = c->next_id;
+    p->deadline = now + 5000000000ull + PEND_GRACE_NS;
+    c->next_id += 2;
+    c->npend++;
+    h->npend++;
+    h->pend_bytes += total;
+    if (h->pend_tail)
+        h->pend_tail->next = p;
+    else
+        h->pend_head = p;
+    h->pend_tail = p;
+    if (rpc_id)
+        *rpc_id = p->id;
+    pthread_mutex_unlock(&h->pend_lock);
+    sdp_api_kick(s, s->eng[0]);
+    return 0;
+}
+
+/* Take addr's waiting messages (all of them when addr is NULL and
+ * expired_before is 0, or those past expired_before).  pend_lock held. */
+static struct api_pend *pend_take_locked(struct api_hs *h, const struct sdp_core_addr *a, uint64_t expired_before)
+{
+    struct api_pend *out = NULL, **tail = &out, **pp = &h->pend_head, *last = NULL;
+    while (*pp) {
+        struct api_pend *p = *pp;
+        int take = a ? (p->addr.len == a->len && !memcmp(p->addr.bytes, a->bytes, a->len))
+                     : (expired_before && p->deadline <= expired_before);
+        if (!take) {
+            last = p;
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+        h->npend--;
+        h->pend_bytes -= p->len;
+        struct api_conn *c = conn_find(h, &p->addr, 0);
+        if (c && c->npend)
+            c->npend--;
+    }
+    h->pend_tail = last;
+    return out;
+}
+
+static void fail_list(sdp_socket *s, struct api_pend *p, int err)
+{
+    while (p) {
+        struct api_pend *n = p->next;
+        struct sdp_msg m;
+        memset(&m, 0, sizeof(m));
+        m.kind = SDP_MSG_FAILED;
+        m.error = err;
+        m.rpc_id = p->id;
+        m.cookie = p->cookie;
+        memcpy(&m.peer, p->addr.bytes, p->addr.len);
+        m.peer_len = p->addr.len;
+        m.priv_peer = UINT32_MAX;
+        sdp_api_deliver_msg(s, s->eng[0], &m);
+        sdp_keymem_wipe(p->data, p->len);
+        free(p);
+        p = n;
+    }
+}
+
+static void send_list(sdp_socket *s, uint32_t peer, struct api_pend *p)
+{
+    while (p) {
+        struct api_pend *n = p->next;
+        struct sdp_engine *e = s->eng[sdp_api_owner_engine(s, p->id)];
+        struct iovec iov = {.iov_base = p->data, .iov_len = p->len};
+        sdp_engine_lock(e);
+        int rc = sdp_core_send_request_id(sdp_engine_core(e), peer, p->id, &iov, 1, p->cookie, sdp_engine_now());
+        sdp_engine_unlock(e);
+        if (rc == 0) {
+            if (s->threaded)
+                sdp_engine_wake(e);
+            sdp_keymem_wipe(p->data, p->len);
+            free(p);
+        } else {
+            p->next = NULL;
+            fail_list(s, p, rc);
+        }
+        p = n;
+    }
+}
+
+/* ---- events ---- */
+
+static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev)
+{
+    pthread_mutex_lock(&h->pend_lock);
+    struct api_conn *c = conn_find(h, &ev->addr, 0);
+    int idx = sdp_api_peer_set_keys(s, &ev->addr, ev->suite, ev->tx, ev->rx, c ? c->next_id : 0);
+    struct api_pend *list = pend_take_locked(h, &ev->addr, 0);
+    if (c)
+        c->used = 0;
+    pthread_mutex_unlock(&h->pend_lock);
+    atomic_fetch_add(&h->done, 1);
+    if (idx < 0)
+        fail_list(s, list, idx);
+    else
+        send_list(s, (uint32_t)idx, list);
+}
+
+static void on_failed(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev)
+{
+    atomic_fetch_add(&h->failed, 1);
+    pthread_mutex_lock(&h->hs_lock);
+    int busy = sdp_hs_busy(h->hs, &ev->addr);
+    pthread_mutex_unlock(&h->hs_lock);
+    if (busy)
+        return; /* another attempt with the peer goes on: its messages wait for it */
+    pthread_mutex_lock(&h->pend_lock);
+    struct api_pend *list = pend_take_locked(h, &ev->addr, 0);
+    struct api_conn *c = conn_find(h, &ev->addr, 0);
+    if (c)
+        c->used = 0;
+    pthread_mutex_unlock(&h->pend_lock);
+    fail_list(s, list, ev->error);
+}
+
+/* The peer says it has no session with us (it restarted): handshake again,
+ * at most once a second per peer since anyone can send that hint. */
+static void on_no_session(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev, uint64_t now)
+{
+    if (sdp_api_peer_find(s, &ev->addr) < 0)
+        return;
+    pthread_mutex_lock(&h->pend_lock);
+    struct api_conn *c = conn_find(h, &ev->addr, 1);
+    int go = c && (c->last_rekey == 0 || now - c->last_rekey >= REKEY_GAP_NS);
+    if (go)
+        c->last_rekey = now;
+    pthread_mutex_unlock(&h->pend_lock);
+    if (!go)
+        return;
+    pthread_mutex_lock(&h->hs_lock);
+    if (sdp_hs_connect(h->hs, &ev->addr, h->server_name, now) >= 0)
+        atomic_store(&h->out_ready, 1);
+    pthread_mutex_unlock(&h->hs_lock);
+}
+
+static void handle_events(sdp_socket *s, struct api_hs *h, uint64_t now)
+{
+    if (pthread_mutex_trylock(&h->ev_lock) != 0)
+        return; /* another engine is at it and takes every event */
+    for (;;) {
+        pthread_mutex_lock(&h->hs_lock);
+        int got = sdp_hs_next_event(h->hs, h->ev);
+        pthread_mutex_unlock(&h->hs_lock);
+        if (!got)
+            break;
+        if (h->ev->type == SDP_HS_EV_DONE)
+            on_done(s, h, h->ev);
+        else if (h->ev->type == SDP_HS_EV_FAILED)
+            on_failed(s, h, h->ev);
+        else if (h->ev->type == SDP_HS_EV_NO_SESSION)
+            on_no_session(s, h, h->ev, now);
+        sdp_keymem_wipe(h->ev, sizeof(*h->ev));
+    }
+    pthread_mutex_unlock(&h->ev_lock);
+}
+
+/* ---- engine hooks ---- */
+
+uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine_hs_pkt *pkts, unsigned n,
+                        uint64_t now)
+{
+    (void)e;
+    sdp_socket *s = ctx;
+    struct api_hs *h = hsx(s);
+    if (!h)
+        return UINT64_MAX;
+    if (n == 0 && !atomic_load(&h->out_ready) && now < atomic_load(&h->next_exp))
+        return atomic_load(&h->next_exp);
+    pthread_mutex_lock(&h->hs_lock);
+    for (unsigned i = 0; i < n; i++) {
+        if (pkts[i].no_session)
+            sdp_hs_no_session(h->hs, &pkts[i].addr, pkts[i].len, now);
+        else
+            sdp_hs_input(h->hs, &pkts[i].addr, pkts[i].data, pkts[i].len, now);
+    }
+    if (sdp_hs_next_expiry(h->hs) <= now)
+        sdp_hs_handle_expiry(h->hs, now);
+    pthread_mutex_unlock(&h->hs_lock);
+    handle_events(s, h, now);
+
+    /* Messages whose handshake never ended either way (cannot normally
+     * happen: attempts time out first) fail rather than wait forever. */
+    pthread_mutex_lock(&h->pend_lock);
+    uint64_t pend_exp = h->pend_head ? h->pend_head->deadline : UINT64_MAX;
+    struct api_pend *late = pend_exp <= now ? pend_take_locked(h, NULL, now) : NULL;
+    pthread_mutex_unlock(&h->pend_lock);
+    fail_list(s, late, SDP_ETIMEDOUT);
+
+    pthread_mutex_lock(&h->hs_lock);
+    uint64_t exp = sdp_hs_next_expiry(h->hs);
+    if (sdp_hs_pending(h->hs))
+        atomic_store(&h->out_ready, 1);
+    if (pend_exp < exp)
+        exp = pend_exp;
+    atomic_store(&h->next_exp, exp);
+    pthread_mutex_unlock(&h->hs_lock);
+    return exp;
+}
+
+size_t sdp_api_hs_output(void *ctx, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_addr *to)
+{
+    sdp_socket *s = ctx;
+    struct api_hs *h = hsx(s);
+    if (!h || !atomic_load(&h->out_ready))
+        return 0;
+    pthread_mutex_lock(&h->hs_lock);
+    size_t n = sdp_hs_output(h->hs, now, buf, cap, to);
+    if (n == 0) {
+        atomic_store(&h->out_ready, 0);
+        atomic_store(&h->next_exp, sdp_hs_next_expiry(h->hs)); /* sending armed timers */
+    }
+    pthread_mutex_unlock(&h->hs_lock);
+    return n;
+}
+
+void sdp_api_hs_stats(sdp_socket *s, struct sdp_stats *st)
+{
+    struct api_hs *h = hsx(s);
+    if (!h)
+        return;
+    struct sdp_hs_stats hst;
+    pthread_mutex_lock(&h->hs_lock);
+    sdp_hs_get_stats(h->hs, &hst);
+    pthread_mutex_unlock(&h->hs_lock);
+    st->handshakes_done = atomic_load(&h->done);
+    st->handshakes_failed = atomic_load(&h->failed);
+    st->handshake_retries = hst.retries_sent;
+    pthread_mutex_lock(&h->pend_lock);
+    st->waiting_for_keys = h->npend;
+    pthread_mutex_unlock(&h->pend_lock);
+}

@@ -1,0 +1,316 @@
+/* The handshake through the public API on loopback: requests sent before
+ * any keys exist wait for the handshake and then go; failures name their
+ * cause; nothing is sent in the clear; restarts handshake again. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sdp/sdp.h"
+
+static const uint8_t PSK[32] = {0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+struct server {
+    sdp_socket *s;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_long served;
+    struct sockaddr_in addr;
+};
+
+static void *serve(void *arg)
+{
+    struct server *sv = arg;
+    while (!atomic_load(&sv->stop)) {
+        struct sdp_msg m;
+        if (sdp_recv(sv->s, &m, 20) != 0)
+            continue;
+        if (m.kind == SDP_MSG_REQUEST) {
+            sdp_reply(sv->s, &m, m.data, m.len);
+            atomic_fetch_add(&sv->served, 1);
+        }
+        sdp_release(sv->s, &m);
+    }
+    return NULL;
+}
+
+static void open_port(sdp_socket **s, struct sockaddr_in *addr, unsigned engines, uint16_t port)
+{
+    struct sdp_config cfg;
+    sdp_config_default(&cfg);
+    cfg.engines = engines;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = port};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, s), 0);
+    struct sockaddr_storage la;
+    socklen_t ll;
+    cr_assert_eq(sdp_local_addr(*s, &la, &ll), 0);
+    memcpy(addr, &la, sizeof(*addr));
+}
+
+static void open_sock(sdp_socket **s, struct sockaddr_in *addr, unsigned engines)
+{
+    open_port(s, addr, engines, 0);
+}
+
+static void server_start_port(struct server *sv, const struct sdp_tls_options *o, unsigned engines, uint16_t port)
+{
+    memset(sv, 0, sizeof(*sv));
+    open_port(&sv->s, &sv->addr, engines, port);
+    cr_assert_eq(sdp_set_tls(sv->s, o), 0);
+    cr_assert_eq(pthread_create(&sv->thread, NULL, serve, sv), 0);
+}
+
+static void server_start(struct server *sv, const struct sdp_tls_options *o, unsigned engines)
+{
+    server_start_port(sv, o, engines, 0);
+}
+
+static void server_stop(struct server *sv)
+{
+    atomic_store(&sv->stop, 1);
+    pthread_join(sv->thread, NULL);
+    sdp_close(sv->s);
+}
+
+/* Send n requests at once (before any keys), collect every answer. */
+static void burst(sdp_socket *c, const struct sockaddr_in *to, int n, int expect_error)
+{
+    uint8_t buf[1000];
+    for (int i = 0; i < n; i++) {
+        memset(buf, i & 0xff, sizeof(buf));
+        size_t len = (size_t)(i * 37) % sizeof(buf);
+        uint64_t id;
+        int rc = sdp_send(c, (const struct sockaddr *)to, sizeof(*to), buf, len, (uint64_t)i, &id);
+        cr_assert_eq(rc, 0, "send %d: %s", i, sdp_strerror(rc));
+    }
+    char *seen = calloc((size_t)n, 1);
+    int got = 0;
+    for (int spins = 0; got < n && spins < 2000; spins++) {
+        struct sdp_msg m;
+        if (sdp_recv(c, &m, 10) != 0)
+            continue;
+        cr_assert_lt(m.cookie, (uint64_t)n);
+        cr_assert_eq(seen[m.cookie], 0, "cookie %llu twice", (unsigned long long)m.cookie);
+        seen[m.cookie] = 1;
+        if (expect_error) {
+            cr_assert_eq(m.kind, SDP_MSG_FAILED);
+            cr_assert_eq(m.error, expect_error, "got %s, want %s", sdp_strerror(m.error),
+                         sdp_strerror(expect_error));
+        } else {
+            cr_assert_eq(m.kind, SDP_MSG_RESPONSE, "kind %d error %s", m.kind, sdp_strerror(m.error));
+            size_t want = (size_t)(m.cookie * 37) % 1000;
+            cr_assert_eq(m.len, want);
+            for (size_t k = 0; k < m.len; k++)
+                cr_assert_eq(((uint8_t *)m.data)[k], (uint8_t)(m.cookie & 0xff));
+        }
+        sdp_release(c, &m);
+        got++;
+    }
+    cr_assert_eq(got, n, "%d of %d answered", got, n);
+    free(seen);
+}
+
+static void pin_run(unsigned engines_server, unsigned engines_client)
+{
+    struct server sv;
+    struct sdp_tls_options so = {.ephemeral_cert = 1};
+    server_start(&sv, &so, engines_server);
+    char fp[65];
+    cr_assert_eq(sdp_tls_fingerprint(sv.s, fp), 0);
+    cr_assert_eq(strlen(fp), 64);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, engines_client);
+    struct sdp_tls_options co = {.pin_sha256_hex = fp};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &sv.addr, 200, 0);
+    burst(c, &sv.addr, 50, 0); /* with keys now */
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.handshakes_done, 1);
+    cr_assert_eq(st.handshakes_failed, 0);
+    cr_assert_eq(st.waiting_for_keys, 0);
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.handshakes_done, 1);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, pinned_ephemeral_inline) { pin_run(0, 0); }
+Test(api_tls, pinned_ephemeral_threaded) { pin_run(2, 2); }
+
+Test(api_tls, psk_both_ways)
+{
+    struct server sv;
+    struct sdp_tls_options o = {.psk = PSK, .psk_len = sizeof(PSK), .psk_identity = "client-1"};
+    server_start(&sv, &o, 0);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    cr_assert_eq(sdp_set_tls(c, &o), 0);
+    burst(c, &sv.addr, 20, 0);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, wrong_pin_fails_every_waiting_rpc_with_epin)
+{
+    struct server sv;
+    struct sdp_tls_options so = {.ephemeral_cert = 1};
+    server_start(&sv, &so, 0);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    struct sdp_tls_options co = {.pin_sha256_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &sv.addr, 10, SDP_EPIN);
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.requests_received, 0, "nothing reached the server's application");
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, psk_mismatch_fails_with_epsk)
+{
+    struct server sv;
+    struct sdp_tls_options so = {.psk = PSK, .psk_len = sizeof(PSK), .psk_identity = "client-1"};
+    server_start(&sv, &so, 0);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    uint8_t other[32];
+    memcpy(other, PSK, sizeof(other));
+    other[5] ^= 0x80;
+    struct sdp_tls_options co = {.psk = other, .psk_len = sizeof(other), .psk_identity = "client-1"};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &sv.addr, 5, SDP_EPSK);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, no_server_times_out)
+{
+    /* A port nobody answers on: the waiting RPCs fail with a time-out, not
+     * silently, and within the handshake's bound. */
+    sdp_socket *c, *dead;
+    struct sockaddr_in ca, da;
+    open_sock(&dead, &da, 0);
+    sdp_close(dead); /* the port is now closed */
+    open_sock(&c, &ca, 0);
+    struct sdp_tls_options co = {.insecure = 1};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &da, 3, SDP_ETIMEDOUT);
+    sdp_close(c);
+}
+
+Test(api_tls, no_credentials_is_refused)
+{
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    struct sdp_tls_options none = {0};
+    cr_assert_eq(sdp_set_tls(c, &none), SDP_EINVAL);
+    struct sdp_tls_options badpin = {.pin_sha256_hex = "abc"};
+    cr_assert_eq(sdp_set_tls(c, &badpin), SDP_EINVAL);
+    struct sdp_tls_options nofile = {.cert_file = "/nonexistent.pem", .key_file = "/nonexistent.pem"};
+    cr_assert_eq(sdp_set_tls(c, &nofile), SDP_ESYSTEM);
+    /* A server-only socket cannot start handshakes: sends still say ENOKEY. */
+    struct sdp_tls_options srv = {.ephemeral_cert = 1};
+    cr_assert_eq(sdp_set_tls(c, &srv), 0);
+    cr_assert_eq(sdp_set_tls(c, &srv), SDP_EINVAL, "only once");
+    struct sockaddr_in to = ca;
+    to.sin_port = htons(9);
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&to, sizeof(to), "x", 1, 0, NULL), SDP_ENOKEY);
+    sdp_close(c);
+}
+
+/* Send n echo requests and keep going until every one came back once;
+ * requests that fail with SDP_EUNKNOWN (their session was replaced) are
+ * sent again, as an application with idempotent requests would.  Returns
+ * how many had to be sent again. */
+static int burst_retry(sdp_socket *c, const struct sockaddr_in *to, int n)
+{
+    uint8_t buf[100];
+    int resent = 0, got = 0;
+    char *seen = calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) {
+        memset(buf, i & 0xff, sizeof(buf));
+        cr_assert_eq(sdp_send(c, (const struct sockaddr *)to, sizeof(*to), buf, sizeof(buf), (uint64_t)i, NULL), 0);
+    }
+    for (int spins = 0; got < n && spins < 3000; spins++) {
+        struct sdp_msg m;
+        if (sdp_recv(c, &m, 10) != 0)
+            continue;
+        cr_assert_lt(m.cookie, (uint64_t)n);
+        if (m.kind == SDP_MSG_FAILED) {
+            cr_assert(m.error == SDP_EUNKNOWN || m.error == SDP_ETIMEDOUT, "failed: %s", sdp_strerror(m.error));
+            memset(buf, (int)(m.cookie & 0xff), sizeof(buf));
+            cr_assert_eq(sdp_send(c, (const struct sockaddr *)to, sizeof(*to), buf, sizeof(buf), m.cookie, NULL), 0);
+            resent++;
+            continue;
+        }
+        cr_assert_eq(m.kind, SDP_MSG_RESPONSE);
+        cr_assert_eq(seen[m.cookie], 0, "cookie %llu answered twice", (unsigned long long)m.cookie);
+        seen[m.cookie] = 1;
+        cr_assert_eq(m.len, sizeof(buf));
+        cr_assert_eq(((uint8_t *)m.data)[0], (uint8_t)(m.cookie & 0xff));
+        sdp_release(c, &m);
+        got++;
+    }
+    cr_assert_eq(got, n, "%d of %d answered", got, n);
+    free(seen);
+    return resent;
+}
+
+static const struct sdp_tls_options PSK_OPTS = {.psk = PSK, .psk_len = sizeof(PSK), .psk_identity = "c"};
+
+Test(api_tls, server_restart_mid_traffic)
+{
+    struct server sv;
+    server_start(&sv, &PSK_OPTS, 0);
+    uint16_t port = sv.addr.sin_port;
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    cr_assert_eq(sdp_set_tls(c, &PSK_OPTS), 0);
+    cr_assert_eq(burst_retry(c, &sv.addr, 50), 0);
+    /* The server restarts on the same port with no memory of us. */
+    server_stop(&sv);
+    server_start_port(&sv, &PSK_OPTS, 0, port);
+    burst_retry(c, &sv.addr, 100); /* old-session requests fail and are sent again */
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.handshakes_done, 2, "the client handshook again (%llu)", (unsigned long long)st.handshakes_done);
+    /* The new session loses nothing. */
+    cr_assert_eq(burst_retry(c, &sv.addr, 200), 0);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, client_restart_mid_traffic)
+{
+    struct server sv;
+    server_start(&sv, &PSK_OPTS, 0);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    uint16_t cport = ca.sin_port;
+    cr_assert_eq(sdp_set_tls(c, &PSK_OPTS), 0);
+    cr_assert_eq(burst_retry(c, &sv.addr, 50), 0);
+    sdp_close(c);
+    /* Same address and port, fresh process state. */
+    open_port(&c, &ca, 0, cport);
+    cr_assert_eq(sdp_set_tls(c, &PSK_OPTS), 0);
+    cr_assert_eq(burst_retry(c, &sv.addr, 200), 0, "the new session loses nothing");
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.handshakes_done, 2);
+    sdp_close(c);
+    server_stop(&sv);
+}

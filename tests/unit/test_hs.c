@@ -1,0 +1,429 @@
+/* The handshake protocol (src/handshake/hs.c) between two in-memory hosts
+ * over a seeded channel that drops, duplicates, reorders and corrupts:
+ * keys agree, retry tokens keep the server stateless until the client
+ * proves its address, replies never amplify, simultaneous starts settle on
+ * one session, tampering and silence fail with the right cause. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/keymem.h"
+#include "handshake/hs.h"
+#include "handshake/tls.h"
+#include "wire/wire.h"
+
+struct host {
+    struct sdp_core_addr addr;
+    struct sdp_tls_ctx *tls;
+    struct sdp_hs *hs;
+    struct sdp_hs_event *ev;
+    int done, failed, error, role;
+    uint8_t tx[SDP_SECRET_LEN], rx[SDP_SECRET_LEN];
+    uint64_t bytes_out_to_unvalidated;
+};
+
+struct chan {
+    uint64_t rng;
+    unsigned drop_pct, dup_pct, reorder_pct, corrupt_pct;
+    /* datagrams in flight: simple array, delivered next step (or later when reordered) */
+    struct dg {
+        int to; /* host index */
+        struct sdp_core_addr from;
+        size_t len;
+        uint8_t b[SDP_HS_DGRAM_MAX];
+        int delay;
+    } q[512];
+    unsigned n;
+    uint64_t sent_bytes[2], recv_bytes[2];
+};
+
+static uint32_t rnd(struct chan *c)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    return (uint32_t)c->rng;
+}
+
+static void mkaddr(struct sdp_core_addr *a, uint16_t port)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+    in.sin_addr.s_addr = htonl(0x7f000001);
+    memset(a, 0, sizeof(*a));
+    memcpy(a->bytes, &in, sizeof(in));
+    a->len = sizeof(in);
+}
+
+static void host_init(struct host *h, uint16_t port, const struct sdp_tls_config *tc, int client, int server)
+{
+    memset(h, 0, sizeof(*h));
+    cr_assert_eq(sdp_keymem_init(), 0);
+    mkaddr(&h->addr, port);
+    cr_assert_eq(sdp_tls_ctx_new(tc, &h->tls), 0);
+    struct sdp_hs_config hc;
+    sdp_hs_config_default(&hc);
+    hc.tls = h->tls;
+    hc.client = client;
+    hc.server = server;
+    cr_assert_eq(sdp_hs_new(&hc, &h->hs), 0);
+    h->ev = sdp_keymem_alloc(sizeof(*h->ev));
+    cr_assert_not_null(h->ev);
+}
+
+static void host_free(struct host *h)
+{
+    sdp_hs_free(h->hs);
+    sdp_tls_ctx_free(h->tls);
+    sdp_keymem_free(h->ev);
+}
+
+static void drain_events(struct host *h)
+{
+    while (sdp_hs_next_event(h->hs, h->ev)) {
+        if (h->ev->type == SDP_HS_EV_DONE) {
+            h->done++;
+            h->role = h->ev->role;
+            memcpy(h->tx, h->ev->tx, SDP_SECRET_LEN);
+            memcpy(h->rx, h->ev->rx, SDP_SECRET_LEN);
+        } else if (h->ev->type == SDP_HS_EV_FAILED) {
+            h->failed++;
+            h->error = h->ev->error;
+        }
+    }
+}
+
+/* One millisecond: every host sends what it has into the channel, the
+ * channel delivers what is due, timers run. */
+static void step(struct chan *c, struct host *h[2], uint64_t now)
+{
+    for (int i = 0; i < 2; i++) {
+        uint8_t buf[SDP_HS_DGRAM_MAX];
+        struct sdp_core_addr to;
+        size_t n;
+        while ((n = sdp_hs_output(h[i]->hs, now, buf, sizeof(buf), &to)) > 0) {
+            cr_assert(n <= SDP_HS_DGRAM_MAX);
+            c->sent_bytes[i] += n;
+            if (rnd(c) % 100 < c->drop_pct)
+                continue;
+            int copies = rnd(c) % 100 < c->dup_pct ? 2 : 1;
+            for (int k = 0; k < copies && c->n < 512; k++) {
+                struct dg *d = &c->q[c->n++];
+                d->to = 1 - i;
+                d->from = h[i]->addr;
+                d->len = n;
+                memcpy(d->b, buf, n);
+                d->delay = rnd(c) % 100 < c->reorder_pct ? 1 + (int)(rnd(c) % 5) : 0;
+                if (rnd(c) % 100 < c->corrupt_pct)
+                    d->b[rnd(c) % n] ^= (uint8_t)(1u << (rnd(c) % 8));
+            }
+        }
+    }
+    unsigned keep = 0;
+    for (unsigned k = 0; k < c->n; k++) {
+        struct dg *d = &c->q[k];
+        if (d->delay-- > 0) {
+            c->q[keep++] = *d;
+            continue;
+        }
+        c->recv_bytes[d->to] += d->len;
+        sdp_hs_input(h[d->to]->hs, &d->from, d->b, d->len, now);
+    }
+    c->n = keep;
+    for (int i = 0; i < 2; i++) {
+        if (sdp_hs_next_expiry(h[i]->hs) <= now)
+            sdp_hs_handle_expiry(h[i]->hs, now);
+        drain_events(h[i]);
+    }
+}
+
+static uint64_t run(struct chan *c, struct host *h[2], uint64_t now, uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t++) {
+        step(c, h, now);
+        now += 1000000;
+        if ((h[0]->done || h[0]->failed) && (h[1]->done || h[1]->failed) && c->n == 0 &&
+            !sdp_hs_pending(h[0]->hs) && !sdp_hs_pending(h[1]->hs))
+            break;
+    }
+    return now;
+}
+
+static struct sdp_tls_config server_cfg(void)
+{
+    struct sdp_tls_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.ephemeral_cert = 1;
+    tc.cipher = SDP_CIPHER_AES128GCM;
+    return tc;
+}
+
+static struct sdp_tls_config client_cfg(const struct host *server)
+{
+    struct sdp_tls_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.have_pin = 1;
+    cr_assert_eq(sdp_tls_ctx_fingerprint(server->tls, tc.pin), 0);
+    tc.cipher = SDP_CIPHER_AES128GCM;
+    return tc;
+}
+
+static void pair(struct host *cl, struct host *sv)
+{
+    struct sdp_tls_config s = server_cfg();
+    host_init(sv, 2000, &s, 0, 1);
+    struct sdp_tls_config c = client_cfg(sv);
+    host_init(cl, 1000, &c, 1, 0);
+}
+
+static void assert_agreed(struct host *cl, struct host *sv)
+{
+    cr_assert_eq(cl->done, 1, "client done %d failed %d (%s)", cl->done, cl->failed, sdp_strerror(cl->error));
+    cr_assert_eq(sv->done, 1, "server done %d failed %d (%s)", sv->done, sv->failed, sdp_strerror(sv->error));
+    cr_assert_eq(cl->role, SDP_TLS_CLIENT);
+    cr_assert_eq(sv->role, SDP_TLS_SERVER);
+    cr_assert_arr_eq(cl->tx, sv->rx, SDP_SECRET_LEN);
+    cr_assert_arr_eq(cl->rx, sv->tx, SDP_SECRET_LEN);
+    cr_assert(memcmp(cl->tx, cl->rx, SDP_SECRET_LEN) != 0);
+}
+
+Test(hs, clean_channel_retry_then_keys)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 1};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 1, "a second connect joins the first");
+    cr_assert(sdp_hs_busy(cl.hs, &sv.addr));
+    run(&c, h, 0, 1000);
+    assert_agreed(&cl, &sv);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.retries_sent, 1, "the first contact is answered with a retry token");
+    cr_assert_eq(st.accepted, 1);
+    /* A second handshake reuses the token: no retry. */
+    cl.done = sv.done = 0;
+    uint64_t now = 10ull * 1000000000;
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, now), 0);
+    run(&c, h, now, 1000);
+    assert_agreed(&cl, &sv);
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.retries_sent, 1, "a remembered token skips the retry");
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, server_keeps_no_state_and_never_amplifies_before_validation)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    /* The client's first flight reaches the server; the server's answer is
+     * one RETRY no larger than three times what it got, and no attempt. */
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t buf[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, buf, sizeof(buf), &to);
+    cr_assert_gt(n, 0);
+    for (int i = 0; i < 50; i++) { /* a flood of the same packet (spoofed source) */
+        cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, buf, n, 0), 0);
+        struct sdp_hs_stats st;
+        sdp_hs_get_stats(sv.hs, &st);
+        cr_assert_eq(st.attempts, 0, "no state before the token comes back");
+    }
+    size_t total = 0, m;
+    while ((m = sdp_hs_output(sv.hs, 0, out, sizeof(out), &to)) > 0) {
+        cr_assert(m <= 3 * n);
+        struct sdp_pkt p;
+        cr_assert_eq(sdp_wire_decode(out, m, &p), 0);
+        cr_assert_eq(p.u.hs.kind, SDP_HS_RETRY);
+        total += m;
+    }
+    cr_assert(total <= 50 * 3 * n);
+    /* A tiny packet cannot get a larger reply. */
+    uint8_t tiny[28];
+    memcpy(tiny, buf, 12);
+    memset(tiny + 12, 0, 16);
+    tiny[9] = 0, tiny[10] = 0, tiny[11] = 0; /* no token, no payload */
+    tiny[12] = 1;                            /* some conn id */
+    struct sdp_hs_stats before, after;
+    sdp_hs_get_stats(sv.hs, &before);
+    sdp_hs_input(sv.hs, &cl.addr, tiny, sizeof(tiny), 5000000);
+    sdp_hs_get_stats(sv.hs, &after);
+    m = sdp_hs_output(sv.hs, 5000000, out, sizeof(out), &to);
+    cr_assert(m <= 3 * sizeof(tiny));
+    /* A forged token is refused (and answered with a fresh retry, not state). */
+    uint8_t forged[SDP_HS_DGRAM_MAX];
+    struct sdp_pkt p;
+    cr_assert_eq(sdp_wire_decode(buf, n, &p), 0);
+    uint8_t tok[25] = {1};
+    struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE};
+    struct sdp_handshake hh = p.u.hs;
+    hh.token = tok;
+    hh.token_len = sizeof(tok);
+    int fl = sdp_wire_encode_handshake(forged, sizeof(forged), &hdr, &hh);
+    cr_assert_gt(fl, 0);
+    sdp_hs_input(sv.hs, &cl.addr, forged, (size_t)fl, 6000000);
+    sdp_hs_get_stats(sv.hs, &after);
+    cr_assert_eq(after.attempts, 0);
+    cr_assert_geq(after.tokens_bad, 1);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+static void lossy(uint64_t seed, unsigned drop, unsigned dup, unsigned reorder, unsigned corrupt)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = seed, .drop_pct = drop, .dup_pct = dup, .reorder_pct = reorder, .corrupt_pct = corrupt};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    run(&c, h, 0, 20000);
+    assert_agreed(&cl, &sv);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, ten_percent_loss_many_seeds)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++)
+        lossy(seed * 7919, 10, 0, 0, 0);
+}
+
+Test(hs, loss_duplication_reordering)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++)
+        lossy(seed * 104729, 10, 10, 20, 0);
+}
+
+Test(hs, one_altered_byte_fails_cleanly)
+{
+    /* Every datagram after the retry has one bit flipped: TLS (not us)
+     * notices, both sides fail, nothing is agreed. */
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 99};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint64_t now = run(&c, h, 0, 3); /* retry round trip, clean */
+    c.corrupt_pct = 100;
+    run(&c, h, now, 20000);
+    cr_assert_eq(cl.done, 0);
+    cr_assert_eq(cl.failed, 1);
+    cr_assert_neq(cl.error, 0);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, silence_times_out)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 5, .drop_pct = 100};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    run(&c, h, 0, 10000);
+    cr_assert_eq(cl.failed, 1);
+    cr_assert_eq(cl.error, SDP_ETIMEDOUT);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(cl.hs, &st);
+    cr_assert_gt(st.retransmits, 3, "it kept trying, with backoff");
+    cr_assert_lt(st.retransmits, 20, "with backoff, not every millisecond");
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, wrong_pin_fails_with_epin)
+{
+    struct host cl, sv;
+    struct sdp_tls_config s = server_cfg();
+    host_init(&sv, 2000, &s, 0, 1);
+    struct sdp_tls_config cc = client_cfg(&sv);
+    cc.pin[0] ^= 1;
+    host_init(&cl, 1000, &cc, 1, 0);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 3};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    run(&c, h, 0, 10000);
+    cr_assert_eq(cl.failed, 1);
+    cr_assert_eq(cl.error, SDP_EPIN, "got %s", sdp_strerror(cl.error));
+    cr_assert_eq(sv.done, 0, "the server never completes with an unauthenticated client");
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, simultaneous_start_settles_on_one_session)
+{
+    /* Both hosts can be client and server (PSK), and both start at once. */
+    static const uint8_t psk[32] = {7, 7, 7};
+    struct sdp_tls_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.psk = psk;
+    tc.psk_len = sizeof(psk);
+    tc.psk_identity = "test";
+    tc.cipher = SDP_CIPHER_AES128GCM;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct host a, b;
+        host_init(&a, 1000, &tc, 1, 1);
+        host_init(&b, 2000, &tc, 1, 1);
+        struct host *h[2] = {&a, &b};
+        struct chan c = {.rng = seed};
+        cr_assert_eq(sdp_hs_connect(a.hs, &b.addr, NULL, 0), 0);
+        cr_assert_eq(sdp_hs_connect(b.hs, &a.addr, NULL, 0), 0);
+        run(&c, h, 0, 10000);
+        cr_assert_eq(a.done, 1, "a: done %d failed %d", a.done, a.failed);
+        cr_assert_eq(b.done, 1, "b: done %d failed %d", b.done, b.failed);
+        cr_assert_neq(a.role, b.role, "one client, one server");
+        cr_assert_arr_eq(a.tx, b.rx, SDP_SECRET_LEN);
+        cr_assert_arr_eq(a.rx, b.tx, SDP_SECRET_LEN);
+        cr_assert_eq(a.failed + b.failed, 0, "the attempt that gave way is not a failure");
+        host_free(&a);
+        host_free(&b);
+    }
+}
+
+Test(hs, garbage_is_dropped)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct chan c = {.rng = 77};
+    uint8_t buf[SDP_HS_DGRAM_MAX];
+    for (int i = 0; i < 20000; i++) {
+        size_t n = rnd(&c) % sizeof(buf);
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (uint8_t)rnd(&c);
+        if (n > 0)
+            buf[0] = 0x19; /* version 1, HANDSHAKE */
+        sdp_hs_input(sv.hs, &cl.addr, buf, n, (uint64_t)i * 1000);
+        sdp_hs_input(cl.hs, &sv.addr, buf, n, (uint64_t)i * 1000);
+    }
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 0);
+    cr_assert_eq(st.completed, 0);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, psk_mismatch_fails_with_epsk_on_both_sides)
+{
+    static const uint8_t k1[32] = {1}, k2[32] = {2};
+    struct sdp_tls_config a = {.psk = k1, .psk_len = 32, .psk_identity = "id", .cipher = SDP_CIPHER_AES128GCM};
+    struct sdp_tls_config b = a;
+    b.psk = k2;
+    struct host cl, sv;
+    host_init(&sv, 2000, &a, 0, 1);
+    host_init(&cl, 1000, &b, 1, 0);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 11};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    run(&c, h, 0, 10000);
+    cr_assert_eq(sv.failed, 1);
+    cr_assert_eq(sv.error, SDP_EPSK, "server: %s", sdp_strerror(sv.error));
+    cr_assert_eq(cl.failed, 1);
+    cr_assert_eq(cl.error, SDP_EPSK, "client: %s", sdp_strerror(cl.error));
+    host_free(&cl);
+    host_free(&sv);
+}
