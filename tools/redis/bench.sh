@@ -40,8 +40,9 @@ bench() { # transport size pipeline
     tls) args+=(-p "$tlsp" --tls --cacert "$tls/ca.crt") ;;
     sdp) args+=(-p "$sdpp" --sdp --sdp-secret-file "$work/secret") ;;
   esac
-  taskset -c "$CLIENT_CPU" timeout 600 "$bin/redis-benchmark" "${args[@]}" 2>/dev/null | tr -d '"' |
-    awk -F, -v t="$1" -v d="$2" -v p="$3" '$1=="SET"||$1=="GET" {print t","$1","d","p","$2","$5","$7}'
+  taskset -c "$CLIENT_CPU" timeout "${BENCH_TIMEOUT:-600}" "$bin/redis-benchmark" "${args[@]}" 2>/dev/null | tr -d '"' |
+    awk -F, -v t="$1" -v d="$2" -v p="$3" '$1=="SET"||$1=="GET" {print t","$1","d","p","$2","$5","$7}' ||
+    echo "bench: $1 -d $2 -P $3 did not finish within ${BENCH_TIMEOUT:-600} s" >&2
 }
 echo "transport,test,size,pipeline,rps,p50_ms,p99_ms" > "$OUT"
 for run in $(seq "$RUNS"); do
