@@ -1,0 +1,157 @@
+/* Inline mode under an event loop (the Redis integration's contract): sdp_fd
+ * stays readable while sdp_recv has a message, even when a send or reply
+ * drained it; and a request the server holds far beyond the RPC timeout
+ * stays alive (BUSY keep-alive) until it is answered.  Both ends run on
+ * this one thread, each call driving its own engine. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+#include "sdp/sdp.h"
+
+static const uint8_t C2S[SDP_SECRET_LEN] = {21, 22, 23};
+static const uint8_t S2C[SDP_SECRET_LEN] = {31, 32, 33};
+
+static sdp_socket *open_inline(uint32_t rpc_timeout_ms, struct sockaddr_in *bound, int server)
+{
+    struct sdp_config cfg;
+    sdp_config_default(&cfg);
+    cfg.engines = 0;
+    if (rpc_timeout_ms)
+        cfg.rpc_timeout_ms = rpc_timeout_ms;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    sdp_socket *s;
+    int rc = sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, &s);
+    cr_assert_eq(rc, 0, "sdp_open: %s", sdp_strerror(rc));
+    struct sockaddr_storage ss;
+    socklen_t l;
+    cr_assert_eq(sdp_local_addr(s, &ss, &l), 0);
+    memcpy(bound, &ss, sizeof(*bound));
+    cr_assert_eq(server ? sdp_set_default_keys(s, SDP_CIPHER_AES128GCM, S2C, C2S)
+                        : sdp_set_default_keys(s, SDP_CIPHER_AES128GCM, C2S, S2C), 0);
+    return s;
+}
+
+static int readable(sdp_socket *s, int timeout_ms)
+{
+    struct pollfd p = {.fd = sdp_fd(s), .events = POLLIN};
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait the way an event loop does: poll the fd, then process and receive. */
+static int loop_recv(sdp_socket *s, struct sdp_msg *m, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (!readable(s, 10))
+            continue;
+        sdp_process(s, 0);
+        if (sdp_recv(s, m, 0) == 0)
+            return 0;
+    }
+    return SDP_EAGAIN;
+}
+
+/* A request's arrival alone must make sdp_fd readable for a thread that
+ * sleeps in poll (no timer, no other fd to wake it). */
+Test(api_inline, arrival_wakes_a_sleeping_poll, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(0, &ca, 0);
+    for (int i = 0; i < 20; i++) {
+        sdp_process(sv, 0); /* drains the fd: the next poll has to sleep */
+        cr_assert(!readable(sv, 0), "round %d: readable with nothing sent", i);
+        uint64_t id;
+        cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "x", 1, 1, &id), 0);
+        long long t0 = now_ms();
+        cr_assert(readable(sv, 2000), "round %d: the request arrived but poll slept through it", i);
+        cr_assert(now_ms() - t0 < 1000, "round %d: woke only after %lld ms", i, now_ms() - t0);
+        struct sdp_msg m;
+        sdp_process(sv, 0);
+        cr_assert_eq(sdp_recv(sv, &m, 0), 0);
+        cr_assert_eq(sdp_reply(sv, &m, "y", 1), 0);
+        sdp_release(sv, &m);
+        int rc = SDP_EAGAIN;
+        for (int k = 0; k < 400 && rc == SDP_EAGAIN; k++)
+            rc = sdp_recv(c, &m, 5);
+        cr_assert_eq(rc, 0);
+        sdp_release(c, &m);
+    }
+    sdp_close(c);
+    sdp_close(sv);
+}
+
+Test(api_inline, fd_stays_readable_after_a_reply_drained_it, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(0, &ca, 0);
+    uint64_t ida, idb;
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "A", 1, 1, &ida), 0);
+    struct sdp_msg a, b;
+    cr_assert_eq(loop_recv(sv, &a, 5000), 0);
+    cr_assert_eq(a.len, 1);
+    /* B reaches the server's socket (its completion makes the fd readable)
+     * before the server answers A; the reply's own round takes B in. */
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "B", 1, 2, &idb), 0);
+    cr_assert(readable(sv, 5000), "B never signalled the fd");
+    cr_assert_eq(sdp_reply(sv, &a, "a", 1), 0);
+    sdp_release(sv, &a);
+    cr_assert(readable(sv, 0), "a message waits for sdp_recv but sdp_fd is not readable");
+    sdp_process(sv, 0);
+    cr_assert_eq(sdp_recv(sv, &b, 0), 0);
+    cr_assert_eq(b.len, 1);
+    cr_assert_eq(((const char *)b.data)[0], 'B');
+    sdp_release(sv, &b);
+    sdp_close(c);
+    sdp_close(sv);
+}
+
+/* A blocking command (Redis BLPOP): the server holds the request for six
+ * RPC timeouts while both ends keep running; the client neither fails nor
+ * resends the request, and gets the late response. */
+Test(api_inline, held_request_outlives_the_rpc_timeout, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(200, &ca, 0);
+    uint64_t id;
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "BLPOP", 5, 7, &id), 0);
+    struct sdp_msg req, m;
+    cr_assert_eq(loop_recv(sv, &req, 5000), 0);
+    long long until = now_ms() + 1200;
+    while (now_ms() < until) {
+        sdp_process(sv, 0);
+        int rc = sdp_recv(c, &m, 5);
+        cr_assert_eq(rc, SDP_EAGAIN, "the client got kind %d (%s) while the server held the request",
+                     rc == 0 ? (int)m.kind : -1, rc == 0 ? sdp_strerror(m.error) : sdp_strerror(rc));
+    }
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(sv, &st), 0);
+    cr_assert_eq(st.requests_received, 1, "the request was delivered twice");
+    cr_assert_eq(sdp_reply(sv, &req, "late", 4), 0);
+    sdp_release(sv, &req);
+    int rc = SDP_EAGAIN;
+    for (int i = 0; i < 1000 && rc == SDP_EAGAIN; i++) {
+        sdp_process(sv, 0);
+        rc = sdp_recv(c, &m, 5);
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(m.kind, SDP_MSG_RESPONSE, "kind %d: %s", m.kind, sdp_strerror(m.error));
+    cr_assert_eq(m.rpc_id, id);
+    cr_assert_eq(m.len, 4);
+    cr_assert_eq(memcmp(m.data, "late", 4), 0);
+    sdp_release(c, &m);
+    sdp_close(c);
+    sdp_close(sv);
+}
