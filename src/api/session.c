@@ -351,6 +351,11 @@ static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *
     if (c)
         c->used = 0;
     pthread_mutex_unlock(&h->pend_lock);
+    /* Only now may the server's last acknowledgement go (hs.h). */
+    pthread_mutex_lock(&h->hs_lock);
+    sdp_hs_release(h->hs, &ev->addr);
+    atomic_store(&h->out_ready, 1);
+    pthread_mutex_unlock(&h->hs_lock);
     atomic_fetch_add(&h->done, 1);
     if (idx < 0)
         fail_list(s, list, idx);

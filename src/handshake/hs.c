@@ -26,6 +26,8 @@ struct attempt {
     uint8_t validated;        /* server: the client proved it receives at addr */
     uint8_t ack_pending;
     uint8_t fail_sends;
+    uint8_t hold;             /* server, done: silent until sdp_hs_release (keys installed) */
+    uint8_t installing;       /* done, keys not yet installed by the caller: still "busy" */
     int error;
     struct sdp_core_addr addr;
     uint64_t conn_id;
@@ -244,6 +246,8 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
         strncpy(ev->identity, id, sizeof(ev->identity) - 1);
     }
     a->state = ATT_DONE;
+    a->hold = a->role == SDP_TLS_SERVER;
+    a->installing = 1;
     a->deadline = now + hs->cfg.linger_ns;
     hs->st.completed++;
     push_event(hs, ev);
@@ -403,16 +407,28 @@ static int new_attempt(struct sdp_hs *hs, int role, const struct sdp_core_addr *
     return 0;
 }
 
+/* Under way, or done with keys the caller has not installed yet (a send
+ * racing with the install must join it, not start another session). */
+static int busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
+{
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if ((a->state == ATT_ACTIVE || (a->state == ATT_DONE && a->installing)) && addr_eq(&a->addr, addr))
+            return 1;
+    }
+    return 0;
+}
+
 int sdp_hs_busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
 {
-    return find_active((struct sdp_hs *)hs, addr, 0) != NULL;
+    return busy(hs, addr);
 }
 
 int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const char *name, uint64_t now)
 {
     if (!hs || !addr || !hs->cfg.client)
         return SDP_EINVAL;
-    if (find_active(hs, addr, 0))
+    if (busy(hs, addr))
         return 1;
     uint64_t conn_id;
     do
@@ -571,6 +587,8 @@ static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, u
 /* One datagram for attempt a, or 0. */
 static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now, uint8_t *buf, size_t cap)
 {
+    if (a->hold)
+        return 0;
     uint8_t kind = a->role == SDP_TLS_CLIENT ? SDP_HS_CLIENT : SDP_HS_SERVER;
     uint8_t tlen = (a->role == SDP_TLS_CLIENT && a->rcv_off == 0) ? a->token_len : 0;
     if (a->state == ATT_FAILED) {
@@ -639,7 +657,7 @@ int sdp_hs_pending(const struct sdp_hs *hs)
         return 1;
     for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
         const struct attempt *a = &hs->att[i];
-        if (a->state == ATT_FREE)
+        if (a->state == ATT_FREE || a->hold)
             continue;
         if (a->ack_pending || (a->state != ATT_FAILED && a->snd_nxt < a->slen))
             return 1;
@@ -685,6 +703,15 @@ void sdp_hs_handle_expiry(struct sdp_hs *hs, uint64_t now)
             a->rto_at = now + a->rto;
             hs->st.retransmits++;
         }
+    }
+}
+
+void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr)
+{
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        struct attempt *a = &hs->att[i];
+        if (a->state == ATT_DONE && addr_eq(&a->addr, addr))
+            a->hold = a->installing = 0;
     }
 }
 

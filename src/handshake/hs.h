@@ -44,7 +44,8 @@ void sdp_hs_free(struct sdp_hs *hs);
  * way with addr; SDP_EINVAL (no client role), SDP_ELIMIT (table full),
  * SDP_ENOMEM, SDP_ECRYPTO. */
 int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const char *name, uint64_t now);
-/* 1 while a handshake with addr (either role) is under way. */
+/* 1 while a handshake with addr (either role) is under way, or done but
+ * not yet released (sdp_hs_release). */
 int sdp_hs_busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr);
 
 /* A HANDSHAKE datagram from addr.  0 when used, else the negative reason
@@ -82,6 +83,12 @@ struct sdp_hs_event {
 };
 /* 1 and *ev filled, or 0. */
 int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev);
+/* The caller has installed the keys of addr's DONE.  Until then
+ * sdp_hs_connect joins that attempt instead of starting another session,
+ * and a server's DONE withholds its final acknowledgement: the client sends
+ * its first request as soon as it has it, and that request must not find
+ * the server without keys. */
+void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr);
 
 struct sdp_hs_stats {
     uint64_t started, accepted, completed, failed, timeouts, retries_sent, tokens_bad, retransmits;

@@ -112,7 +112,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sdp_hs_handle_expiry(sv, now);
         if (sdp_hs_next_expiry(cl) <= now)
             sdp_hs_handle_expiry(cl, now);
-        while (sdp_hs_next_event(sv, ev) || sdp_hs_next_event(cl, ev))
+        while (sdp_hs_next_event(sv, ev))
+            sdp_hs_release(sv, &ev->addr);
+        while (sdp_hs_next_event(cl, ev))
             ;
         struct sdp_hs_stats st;
         sdp_hs_get_stats(sv, &st);

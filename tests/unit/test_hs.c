@@ -86,6 +86,7 @@ static void drain_events(struct host *h)
         if (h->ev->type == SDP_HS_EV_DONE) {
             h->done++;
             h->role = h->ev->role;
+            sdp_hs_release(h->hs, &h->ev->addr); /* "keys installed" */
             memcpy(h->tx, h->ev->tx, SDP_SECRET_LEN);
             memcpy(h->rx, h->ev->rx, SDP_SECRET_LEN);
         } else if (h->ev->type == SDP_HS_EV_FAILED) {
