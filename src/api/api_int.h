@@ -49,8 +49,7 @@ struct sdp_socket {
     pthread_cond_t q_cond;
     struct sdp_msg *q;
     uint32_t q_head, q_n, q_cap;
-    int q_fd;    /* readable while q_n > 0 */
-    int poll_fd; /* inline mode: epoll over the ring's fd and q_fd (sdp_fd) */
+    int q_fd; /* threaded mode: readable while q_n > 0 */
     _Atomic uint64_t lost_events;
 
     /* Operations from the application's io_uring (uring_ops.c). */

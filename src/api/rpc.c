@@ -22,10 +22,18 @@ unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
  * send now (one round without sleeping). */
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
-    if (s->threaded)
+    if (s->threaded) {
         sdp_engine_wake(e);
-    else
-        sdp_engine_step(e, 0);
+        return;
+    }
+    sdp_engine_step(e, 0);
+    /* That round may have taken in a message the application has not
+     * seen; its poll on sdp_fd (the ring's fd) must still wake for it. */
+    pthread_mutex_lock(&s->q_lock);
+    int waiting = s->q_n > 0;
+    pthread_mutex_unlock(&s->q_lock);
+    if (waiting)
+        sdp_engine_note(e);
 }
 
 static int check_iov(const struct iovec *iov, int iovcnt, size_t *total)

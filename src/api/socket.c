@@ -18,7 +18,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -92,10 +91,9 @@ static int queue_insert(sdp_socket *s, const struct sdp_msg *m, int front)
         s->q[(s->q_head + s->q_n) % s->q_cap] = *m;
     }
     s->q_n++;
-    /* Threaded: every message signals.  Inline: the ring's fd covers what
-     * the engine has not taken in yet, this eventfd what it has (one write
-     * when the queue stops being empty), both behind sdp_fd's epoll fd. */
-    if (s->q_fd >= 0 && (s->threaded || s->q_n == 1)) {
+    /* Threaded: the eventfd signals every message.  Inline: sdp_fd is the
+     * ring's fd (see sdp_api_kick for messages a send's round took in). */
+    if (s->threaded) {
         uint64_t one = 1;
         ssize_t w = write(s->q_fd, &one, sizeof(one));
         (void)w;
@@ -127,7 +125,7 @@ int sdp_api_queue_pop(sdp_socket *s, struct sdp_msg *m)
         s->q_n--;
         got = 1;
     }
-    if (s->q_fd >= 0 && s->q_n == 0 && got) {
+    if (s->threaded && s->q_n == 0) {
         uint64_t v;
         while (read(s->q_fd, &v, sizeof(v)) == sizeof(v))
             ;
@@ -435,7 +433,6 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
     s->threaded = c.engines > 0;
     s->n = c.engines ? c.engines : 1;
     s->q_fd = -1;
-    s->poll_fd = -1;
     s->app_ring_fd = -1;
     pthread_mutex_init(&s->uop_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
@@ -520,17 +517,8 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         for (unsigned i = 0; i < s->n; i++)
             if ((rc = sdp_engine_start(s->eng[i], c.pin_engines ? (int)i : -1)) != 0)
                 goto fail;
-    } else {
-        if ((rc = sdp_engine_attach_ring(s->eng[0], 0)) != 0)
-            goto fail;
-        rc = SDP_ESYSTEM;
-        s->q_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        s->poll_fd = epoll_create1(EPOLL_CLOEXEC);
-        struct epoll_event ring_ev = {.events = EPOLLIN}, q_ev = {.events = EPOLLIN};
-        if (s->q_fd < 0 || s->poll_fd < 0 ||
-            epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, sdp_engine_event_fd(s->eng[0]), &ring_ev) != 0 ||
-            epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, s->q_fd, &q_ev) != 0)
-            goto fail;
+    } else if ((rc = sdp_engine_attach_ring(s->eng[0], 0)) != 0) {
+        goto fail;
     }
     *out = s;
     return 0;
@@ -568,8 +556,7 @@ void sdp_close(sdp_socket *s)
     sdp_keymem_free(s->dflt);
     if (s->q_fd >= 0)
         close(s->q_fd);
-    if (s->poll_fd >= 0)
-        close(s->poll_fd);
+
     pthread_mutex_destroy(&s->q_lock);
     pthread_cond_destroy(&s->q_cond);
     pthread_mutex_destroy(&s->peers_lock);
@@ -590,7 +577,7 @@ int sdp_fd(sdp_socket *s)
 {
     if (!s)
         return SDP_EINVAL;
-    return s->threaded ? s->q_fd : s->poll_fd;
+    return s->threaded ? s->q_fd : sdp_engine_event_fd(s->eng[0]);
 }
 
 static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)

@@ -25,6 +25,7 @@
 #define TAG_RECV 1ull
 #define TAG_WAKE 2ull
 #define TAG_POST 3ull /* completions we post to other rings (failures only) */
+#define TAG_NOTE 4ull /* a no-op whose completion makes the ring's fd readable */
 #define TAG_CANCEL 4ull
 #define TAG_SEND_BASE 16ull /* + slot index */
 
@@ -766,6 +767,21 @@ void sdp_engine_free(struct sdp_engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->ho_lock);
     free(e);
+}
+
+void sdp_engine_note(struct sdp_engine *e)
+{
+    if (!e->ring_ready)
+        return;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe) {
+        submit(e);
+        if (!(sqe = io_uring_get_sqe(&e->ring)))
+            return;
+    }
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, TAG_NOTE);
+    submit(e);
 }
 
 int sdp_engine_ring_fd(const struct sdp_engine *e)

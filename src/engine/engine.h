@@ -123,6 +123,11 @@ void sdp_engine_set_group(struct sdp_engine *e, struct sdp_engine **group);
 
 #define SDP_ENGINE_MSG_MAGIC 0x5d9a11u
 
+/* Inline mode, driver thread: make the ring's fd read ready (a no-op's
+ * completion), for work the application must pick up that no completion
+ * announces (a message already taken in).  The next round reaps it. */
+void sdp_engine_note(struct sdp_engine *e);
+
 /* The engine's ring, as a MSG_RING target. */
 int sdp_engine_ring_fd(const struct sdp_engine *e);
 /* Post a completion (res, user_data) to another ring; driver thread only. */
