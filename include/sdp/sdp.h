@@ -281,6 +281,11 @@ void sdp_release(sdp_socket *s, struct sdp_msg *msg);
  * or (inline mode) when sdp_process has work: for epoll- or ae-style loops. */
 int sdp_fd(sdp_socket *s);
 
+/* Make sdp_fd read ready once more, for an application that set received
+ * messages aside and wants its event loop to come back for them.  Inline
+ * mode: call it from the thread that drives the socket. */
+void sdp_notify(sdp_socket *s);
+
 /* Inline mode: do all pending work (receive, timers, send) without
  * blocking longer than timeout_ms (-1: until some work was done).
  * Returns the number of messages now waiting for sdp_recv.  In threaded

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api_int.h"
 #include "core/core_ext.h"
@@ -34,6 +35,19 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
     pthread_mutex_unlock(&s->q_lock);
     if (waiting)
         sdp_engine_note(e);
+}
+
+void sdp_notify(sdp_socket *s)
+{
+    if (!s)
+        return;
+    if (s->threaded) {
+        uint64_t one = 1;
+        ssize_t w = write(s->q_fd, &one, sizeof(one));
+        (void)w;
+        return;
+    }
+    sdp_engine_note(s->eng[0]);
 }
 
 static int check_iov(const struct iovec *iov, int iovcnt, size_t *total)

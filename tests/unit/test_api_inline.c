@@ -155,3 +155,19 @@ Test(api_inline, held_request_outlives_the_rpc_timeout, .timeout = 30)
     sdp_close(c);
     sdp_close(sv);
 }
+
+Test(api_inline, notify_makes_the_fd_ready_once, .timeout = 30)
+{
+    struct sockaddr_in sa;
+    sdp_socket *s = open_inline(0, &sa, 1);
+    /* Settle: nothing pending, the fd is quiet. */
+    for (int i = 0; i < 5; i++)
+        sdp_process(s, 0);
+    cr_assert_not(readable(s, 0), "an idle socket's fd reads ready");
+    sdp_notify(s);
+    cr_assert(readable(s, 1000), "sdp_notify did not make the fd ready");
+    sdp_process(s, 0); /* the round takes the notification in */
+    sdp_process(s, 0);
+    cr_assert_not(readable(s, 0), "the notification fires once, then the fd is quiet again");
+    sdp_close(s);
+}
