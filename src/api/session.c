@@ -49,6 +49,7 @@ struct api_hs {
     struct sdp_tls_ctx *tls;
     struct sdp_hs *hs;
     char *server_name;
+    uint64_t pend_life_ns;         /* the handshake's own time-out plus PEND_GRACE_NS */
     _Atomic uint64_t next_exp;
     atomic_int out_ready;
     pthread_mutex_t ev_lock;       /* one thread handles events at a time */
@@ -150,6 +151,7 @@ int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
     pthread_mutex_init(&h->ev_lock, NULL);
     pthread_mutex_init(&h->pend_lock, NULL);
     atomic_store(&h->next_exp, UINT64_MAX);
+    h->pend_life_ns = hc.timeout_ns + PEND_GRACE_NS;
     int rc = sdp_tls_ctx_new(&tc, &h->tls);
     sdp_keymem_wipe(&tc, sizeof(tc));
     if (rc == 0) {
@@ -253,7 +255,7 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
     p->len = total;
     p->cookie = cookie;
     p->id = c->next_id;
-    p->deadline = now + 5000000000ull + PEND_GRACE_NS;
+    p->deadline = now + h->pend_life_ns;
     c->next_id += 2;
     c->npend++;
     h->npend++;

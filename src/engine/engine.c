@@ -418,6 +418,23 @@ static void on_send(struct sdp_engine *e, uint32_t slot, int res)
     e->tx_busy--;
 }
 
+/* Submit the prepared free slot at the head of the list: -1 when the
+ * ring has no SQE (the slot stays free). */
+static int send_slot(struct sdp_engine *e, uint32_t slot)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe) {
+        e->st.send_errors++;
+        return -1;
+    }
+    e->tx_free = e->tx[slot].next_free;
+    e->tx_busy++;
+    io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
+    io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
+    e->st.send_calls++;
+    return 0;
+}
+
 /* Turn the core's pending output into sendmsg submissions. */
 static void flush_output(struct sdp_engine *e, uint64_t now)
 {
@@ -437,34 +454,9 @@ static void flush_output(struct sdp_engine *e, uint64_t now)
             e->st.send_errors++;
             continue;
         }
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
-        if (!sqe) {
-            e->st.send_errors++;
+        if (send_slot(e, slot) != 0)
             break;
-        }
-        e->tx_free = e->tx[slot].next_free;
-        e->tx_busy++;
-        io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
-        io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
-        e->st.send_calls++;
     }
-}
-
-/* Submit the prepared free slot at the head of the list: -1 when the
- * ring has no SQE (the slot stays free). */
-static int send_slot(struct sdp_engine *e, uint32_t slot)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
-    if (!sqe) {
-        e->st.send_errors++;
-        return -1;
-    }
-    e->tx_free = e->tx[slot].next_free;
-    e->tx_busy++;
-    io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
-    io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
-    e->st.send_calls++;
-    return 0;
 }
 
 /* The handshake's datagrams: one slot each, highest priority. */

@@ -409,7 +409,7 @@ static int new_attempt(struct sdp_hs *hs, int role, const struct sdp_core_addr *
 
 /* Under way, or done with keys the caller has not installed yet (a send
  * racing with the install must join it, not start another session). */
-static int busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
+int sdp_hs_busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
 {
     for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
         const struct attempt *a = &hs->att[i];
@@ -419,16 +419,11 @@ static int busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
     return 0;
 }
 
-int sdp_hs_busy(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
-{
-    return busy(hs, addr);
-}
-
 int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const char *name, uint64_t now)
 {
     if (!hs || !addr || !hs->cfg.client)
         return SDP_EINVAL;
-    if (busy(hs, addr))
+    if (sdp_hs_busy(hs, addr))
         return 1;
     uint64_t conn_id;
     do
