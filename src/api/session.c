@@ -224,6 +224,8 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
     if (rc >= 0)
         atomic_store(&h->out_ready, 1);
     pthread_mutex_unlock(&h->hs_lock);
+    if (rc >= 0)
+        sdp_engine_hs_poke(s->eng[0]); /* the engine's next round sends it */
     if (rc == SDP_EINVAL)
         return SDP_ENOKEY; /* no way to authenticate servers: keys must come from elsewhere */
     if (rc < 0)

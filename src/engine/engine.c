@@ -80,6 +80,8 @@ struct sdp_engine {
     struct sdp_engine_hs_pkt *hs_in; /* driver thread only */
     unsigned hs_n;
     uint64_t hs_exp;
+    int hs_again;       /* run hs_run next pass: its deadline may have moved */
+    atomic_int hs_poke; /* set by sdp_engine_hs_poke (any thread) */
 
     struct sdp_bufpool *pool; /* the core's message buffers */
 
@@ -539,6 +541,66 @@ static void rehome(struct sdp_engine *e)
     }
 }
 
+/* Reap only when every ready completion is a send's (the common case
+ * right after a submit: loopback and most UDP sends complete inline),
+ * recycling their slots: 1 if it took them all, 0 (nothing consumed) when
+ * something else waits and a full round must run.  Tx slots and the ring
+ * belong to the driving thread, so no lock. */
+static int reap_sends(struct sdp_engine *e, unsigned *n)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, k = 0;
+    io_uring_for_each_cqe(&e->ring, head, cqe) {
+        uint64_t tag = io_uring_cqe_get_data64(cqe);
+        if (tag < TAG_SEND_BASE || tag >= TAG_SEND_BASE + e->cfg.tx_slots)
+            return 0;
+        k++;
+    }
+    /* Exactly those k: the kernel may post more meanwhile. */
+    unsigned i = 0;
+    io_uring_for_each_cqe(&e->ring, head, cqe) {
+        if (i++ == k)
+            break;
+        on_send(e, (uint32_t)(io_uring_cqe_get_data64(cqe) - TAG_SEND_BASE), cqe->res);
+    }
+    io_uring_cq_advance(&e->ring, k);
+    *n += k;
+    return 1;
+}
+
+/* The handshake's part of a pass.  hs_run is called only when it has
+ * something to do: datagrams for it, a poke (a send started a handshake,
+ * or another engine's hs_run moved the shared deadline), its deadline, or
+ * output left over for lack of send slots.  A socket with a handshake
+ * configured but idle so pays a comparison per pass, not a lock round and
+ * an empty flush. */
+static unsigned hs_pass(struct sdp_engine *e, uint64_t *exp)
+{
+    uint64_t now = sdp_engine_now();
+    unsigned hn = e->hs_n;
+    if (!hn && !e->hs_again && now < e->hs_exp && !atomic_exchange(&e->hs_poke, 0))
+        return 0;
+    e->hs_n = 0;
+    uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, now);
+    now = sdp_engine_now(); /* a handshake step can take a while */
+    pthread_mutex_lock(&e->lock);
+    uint64_t sends = e->st.send_calls;
+    flush_hs_output(e, now);
+    int sent = e->st.send_calls != sends;
+    e->hs_again = e->tx_free == UINT32_MAX; /* out of slots: the rest next pass */
+    unsigned n = hn + deliver_events(e); /* what keys that just arrived let go */
+    flush_output(e, now);
+    *exp = sdp_core_next_expiry(e->core);
+    pthread_mutex_unlock(&e->lock);
+    if (sent) /* sending armed its timers: ask again for the deadline (cheap) */
+        hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, NULL, 0, now);
+    if (e->cfg.index == 0)
+        e->hs_exp = hexp;
+    else if (e->group) /* engine 0 keeps the handshake's timers */
+        atomic_store(&e->group[0]->hs_poke, 1);
+    return n;
+}
+
 /* One pass of work: completions, hand-offs, timers, events, output.
  * Returns how much happened (completions reaped plus events delivered) and
  * sets *exp to the core's next deadline. */
@@ -546,6 +608,12 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
 {
     unsigned n = 0;
     for (int round = 0; round < 2; round++) {
+        /* Sends complete while they are submitted; reaping those keeps
+         * the ring (inline mode's pollable fd) from reading as ready with
+         * nothing for the application.  Only other completions need a
+         * second full round. */
+        if (round == 1 && reap_sends(e, &n))
+            break;
         pthread_mutex_lock(&e->lock);
         atomic_store(&e->wake_pending, 0);
         rehome(e);
@@ -570,23 +638,9 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
             *exp = sdp_core_next_expiry(e->core);
             pthread_mutex_unlock(&e->lock);
         }
-        if (e->cfg.hs_run) {
-            unsigned hn = e->hs_n;
-            e->hs_n = 0;
-            n += hn;
-            uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
-            e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
-            pthread_mutex_lock(&e->lock);
-            flush_hs_output(e, sdp_engine_now());
-            n += deliver_events(e); /* what keys that just arrived let go */
-            flush_output(e, sdp_engine_now());
-            *exp = sdp_core_next_expiry(e->core);
-            pthread_mutex_unlock(&e->lock);
-        }
+        if (e->cfg.hs_run)
+            n += hs_pass(e, exp);
         submit(e);
-        /* Sends complete while they are submitted; reaping those now keeps
-         * the ring (inline mode's pollable fd) from reading as ready with
-         * nothing for the application. */
         if (!io_uring_cq_ready(&e->ring))
             break;
     }
@@ -656,6 +710,11 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
         }
     }
     return (int)work(e, &exp);
+}
+
+void sdp_engine_hs_poke(struct sdp_engine *e)
+{
+    atomic_store(&e->hs_poke, 1);
 }
 
 void sdp_engine_wake(struct sdp_engine *e)

@@ -100,6 +100,11 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns);
 /* Ask the driving thread to run a round soon (any thread). */
 void sdp_engine_wake(struct sdp_engine *e);
 
+/* The handshake has new work that no datagram or deadline announces (a
+ * send started one): the next round runs hs_run (any thread; wake or step
+ * the engine afterwards).  Idle rounds skip hs_run otherwise. */
+void sdp_engine_hs_poke(struct sdp_engine *e);
+
 void sdp_engine_lock(struct sdp_engine *e);
 void sdp_engine_unlock(struct sdp_engine *e);
 /* With the lock held. */
