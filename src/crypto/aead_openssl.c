@@ -1,10 +1,19 @@
-/* AES-GCM on OpenSSL 3 EVP.
+/* AES-GCM on OpenSSL 3.
  *
  * Each key object holds an encrypt and a decrypt context keyed once at
  * key_new; a record sets only the IV.  That skips the key schedule and the
  * provider lookup a fresh context costs on every record (about half the
  * time of a 1,400-byte record).  The expanded key schedule lives inside
  * OpenSSL's context, which OpenSSL wipes when the context is freed.
+ *
+ * Small records: OpenSSL 3.0's EVP layer asks the context for its IV
+ * length through the parameter interface on every EVP_CipherInit (eight
+ * name lookups with strcmp), and checks more around each update; for a
+ * 64-byte record that was a third of the cost.  So the contexts are the
+ * cipher implementation's own, driven through the functions its provider
+ * publishes for the cipher (OSSL_PROVIDER_query_operation, the same table
+ * EVP fetched from); EVP_CIPHER_CTX remains the fallback should a provider
+ * not list the cipher under its name.
  *
  * Streaming open: a stream state is one more decrypt context, keyed from
  * the key object's bytes the first time it serves that key; while it keeps
@@ -15,19 +24,44 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
+#include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
 
 #include "crypto/aead.h"
 #include "crypto/aead_impl.h"
 #include "crypto/keymem.h"
 #include "sdp/sdp.h"
 
+/* One AES-GCM implementation: the EVP cipher, and its provider functions
+ * when found (newctx NULL: use EVP). */
+struct ossl_impl {
+    EVP_CIPHER *evp;
+    void *provctx;
+    OSSL_FUNC_cipher_newctx_fn *newctx;
+    OSSL_FUNC_cipher_freectx_fn *freectx;
+    OSSL_FUNC_cipher_encrypt_init_fn *einit;
+    OSSL_FUNC_cipher_decrypt_init_fn *dinit;
+    OSSL_FUNC_cipher_update_fn *update;
+    OSSL_FUNC_cipher_final_fn *final;
+    OSSL_FUNC_cipher_get_ctx_params_fn *get_params;
+    OSSL_FUNC_cipher_set_ctx_params_fn *set_params;
+};
+
+/* A cipher context: the implementation's (alg) or EVP's. */
+struct ossl_ctx {
+    const struct ossl_impl *im;
+    void *alg;
+    EVP_CIPHER_CTX *evp;
+};
+
 struct sdp_aead_key {
-    EVP_CIPHER_CTX *enc;
-    EVP_CIPHER_CTX *dec;
+    struct ossl_ctx enc;
+    struct ossl_ctx dec;
     uint64_t id;
     size_t key_len;
     uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: streams key themselves from it */
@@ -35,7 +69,7 @@ struct sdp_aead_key {
 };
 
 struct sdp_aead_stream {
-    EVP_CIPHER_CTX *ctx;
+    struct ossl_ctx ctx;
     size_t key_len;
     uint64_t key_id; /* key the context holds, 0 for none */
 };
@@ -43,21 +77,73 @@ struct sdp_aead_stream {
 static _Atomic uint64_t ossl_next_key_id = 1;
 
 static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *ossl_aes128gcm;
-static EVP_CIPHER *ossl_aes256gcm;
+static struct ossl_impl ossl_aes128gcm;
+static struct ossl_impl ossl_aes256gcm;
 
-/* Fetched once and kept for the life of the process: fetching per key
- * would take OpenSSL's global provider lock. */
-static void ossl_fetch(void)
+/* Does the colon-separated list hold name? */
+static int names_have(const char *list, const char *name)
 {
-    ossl_aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-    ossl_aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ':');
+        size_t l = end ? (size_t)(end - p) : strlen(p);
+        if (l == n && strncasecmp(p, name, n) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
 }
 
-static const EVP_CIPHER *ossl_cipher(size_t key_len)
+static void impl_find(struct ossl_impl *im, const char *name)
+{
+    im->evp = EVP_CIPHER_fetch(NULL, name, NULL);
+    if (!im->evp)
+        return;
+    const OSSL_PROVIDER *prov = EVP_CIPHER_get0_provider(im->evp);
+    int no_cache = 0;
+    const OSSL_ALGORITHM *a = prov ? OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &no_cache) : NULL;
+    const OSSL_ALGORITHM *first = a;
+    struct ossl_impl f = {.evp = im->evp};
+    for (; a && a->algorithm_names; a++) {
+        if (!names_have(a->algorithm_names, name))
+            continue;
+        for (const OSSL_DISPATCH *d = a->implementation; d->function_id; d++) {
+            switch (d->function_id) {
+            case OSSL_FUNC_CIPHER_NEWCTX: f.newctx = OSSL_FUNC_cipher_newctx(d); break;
+            case OSSL_FUNC_CIPHER_FREECTX: f.freectx = OSSL_FUNC_cipher_freectx(d); break;
+            case OSSL_FUNC_CIPHER_ENCRYPT_INIT: f.einit = OSSL_FUNC_cipher_encrypt_init(d); break;
+            case OSSL_FUNC_CIPHER_DECRYPT_INIT: f.dinit = OSSL_FUNC_cipher_decrypt_init(d); break;
+            case OSSL_FUNC_CIPHER_UPDATE: f.update = OSSL_FUNC_cipher_update(d); break;
+            case OSSL_FUNC_CIPHER_FINAL: f.final = OSSL_FUNC_cipher_final(d); break;
+            case OSSL_FUNC_CIPHER_GET_CTX_PARAMS: f.get_params = OSSL_FUNC_cipher_get_ctx_params(d); break;
+            case OSSL_FUNC_CIPHER_SET_CTX_PARAMS: f.set_params = OSSL_FUNC_cipher_set_ctx_params(d); break;
+            default: break;
+            }
+        }
+        break;
+    }
+    if (first)
+        OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, first);
+    if (f.newctx && f.freectx && f.einit && f.dinit && f.update && f.final && f.get_params && f.set_params) {
+        f.provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
+        *im = f;
+    }
+}
+
+/* Fetched once and kept for the life of the process (the provider stays
+ * loaded with them): fetching per key would take OpenSSL's global provider
+ * lock. */
+static void ossl_fetch(void)
+{
+    impl_find(&ossl_aes128gcm, "AES-128-GCM");
+    impl_find(&ossl_aes256gcm, "AES-256-GCM");
+}
+
+static const struct ossl_impl *ossl_cipher(size_t key_len)
 {
     pthread_once(&ossl_once, ossl_fetch);
-    return key_len == 16 ? ossl_aes128gcm : key_len == 32 ? ossl_aes256gcm : NULL;
+    const struct ossl_impl *im = key_len == 16 ? &ossl_aes128gcm : key_len == 32 ? &ossl_aes256gcm : NULL;
+    return im && im->evp ? im : NULL;
 }
 
 static int ossl_avail128(void)
@@ -70,12 +156,82 @@ static int ossl_avail256(void)
     return ossl_cipher(32) != NULL;
 }
 
+/* ---- the context operations, on either kind of context ---- */
+
+static int ctx_new(struct ossl_ctx *c, const struct ossl_impl *im)
+{
+    c->im = im;
+    if (im->newctx)
+        c->alg = im->newctx(im->provctx);
+    else
+        c->evp = EVP_CIPHER_CTX_new();
+    return c->alg || c->evp ? 0 : SDP_ENOMEM;
+}
+
+static void ctx_free(struct ossl_ctx *c)
+{
+    if (c->alg)
+        c->im->freectx(c->alg); /* the implementation wipes its key schedule */
+    EVP_CIPHER_CTX_free(c->evp);
+    c->alg = NULL;
+    c->evp = NULL;
+}
+
+/* Key (key may be NULL: keep the key) and set the nonce (may be NULL). */
+static int ctx_init(struct ossl_ctx *c, int enc, const uint8_t *key, size_t key_len, const uint8_t *nonce)
+{
+    if (c->alg) {
+        size_t kl = key ? key_len : 0, nl = nonce ? SDP_AEAD_IV_LEN : 0;
+        return (enc ? c->im->einit : c->im->dinit)(c->alg, key, kl, nonce, nl, NULL) == 1 ? 0 : SDP_ECRYPTO;
+    }
+    /* GCM's default IV length is 12, which is ours. */
+    const EVP_CIPHER *ci = EVP_CIPHER_CTX_get0_cipher(c->evp) ? NULL : c->im->evp;
+    return EVP_CipherInit_ex2(c->evp, ci, key, nonce, enc, NULL) == 1 ? 0 : SDP_ECRYPTO;
+}
+
+/* out NULL: in is additional data. */
+static int ctx_update(struct ossl_ctx *c, uint8_t *out, const uint8_t *in, size_t len)
+{
+    if (!len)
+        return 0; /* empty inputs are skipped rather than passed as NULL */
+    if (c->alg) {
+        size_t outl;
+        return c->im->update(c->alg, out, &outl, len, in, len) == 1 ? 0 : SDP_ECRYPTO;
+    }
+    int outl;
+    return EVP_CipherUpdate(c->evp, out, &outl, in, (int)len) == 1 ? 0 : SDP_ECRYPTO;
+}
+
+/* Finish; an open's tag mismatch gives SDP_EBADMSG. */
+static int ctx_final(struct ossl_ctx *c, int enc)
+{
+    uint8_t fin[SDP_AEAD_TAG_LEN]; /* GCM writes nothing here */
+    int bad = enc ? SDP_ECRYPTO : SDP_EBADMSG;
+    if (c->alg) {
+        size_t outl;
+        return c->im->final(c->alg, fin, &outl, sizeof(fin)) == 1 ? 0 : bad;
+    }
+    int outl;
+    return EVP_CipherFinal_ex(c->evp, fin, &outl) == 1 ? 0 : bad;
+}
+
+static int ctx_tag(struct ossl_ctx *c, uint8_t tag[SDP_AEAD_TAG_LEN], int set)
+{
+    OSSL_PARAM p[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, SDP_AEAD_TAG_LEN),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = c->alg ? (set ? c->im->set_params(c->alg, p) : c->im->get_params(c->alg, p))
+                    : (set ? EVP_CIPHER_CTX_set_params(c->evp, p) : EVP_CIPHER_CTX_get_params(c->evp, p));
+    return ok == 1 ? 0 : SDP_ECRYPTO;
+}
+
 static void ossl_key_free(struct sdp_aead_key *k)
 {
     if (k == NULL)
         return;
-    EVP_CIPHER_CTX_free(k->enc);
-    EVP_CIPHER_CTX_free(k->dec);
+    ctx_free(&k->enc);
+    ctx_free(&k->dec);
     sdp_keymem_free(k);
 }
 
@@ -87,8 +243,8 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
     *out = NULL;
     if (key == NULL || iv == NULL || key_len != want)
         return SDP_EINVAL;
-    const EVP_CIPHER *c = ossl_cipher(key_len);
-    if (c == NULL)
+    const struct ossl_impl *im = ossl_cipher(key_len);
+    if (im == NULL)
         return SDP_EUNAVAIL;
     struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k));
     if (k == NULL)
@@ -97,15 +253,11 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
     memcpy(k->key, key, key_len);
     k->key_len = key_len;
     k->id = atomic_fetch_add(&ossl_next_key_id, 1);
-    k->enc = EVP_CIPHER_CTX_new();
-    k->dec = EVP_CIPHER_CTX_new();
-    if (k->enc == NULL || k->dec == NULL) {
+    if (ctx_new(&k->enc, im) != 0 || ctx_new(&k->dec, im) != 0) {
         ossl_key_free(k);
         return SDP_ENOMEM;
     }
-    /* GCM's default IV length is 12, which is ours. */
-    if (EVP_EncryptInit_ex2(k->enc, c, key, NULL, NULL) != 1 ||
-        EVP_DecryptInit_ex2(k->dec, c, key, NULL, NULL) != 1) {
+    if (ctx_init(&k->enc, 1, key, key_len, NULL) != 0 || ctx_init(&k->dec, 0, key, key_len, NULL) != 0) {
         ossl_key_free(k);
         return SDP_ECRYPTO;
     }
@@ -129,25 +281,13 @@ static int ossl_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
                      const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[SDP_AEAD_TAG_LEN])
 {
     uint8_t nonce[SDP_AEAD_IV_LEN];
-    uint8_t fin[SDP_AEAD_TAG_LEN];
-    int outl;
 
     if (k == NULL || len > INT_MAX || aad_len > INT_MAX)
         return SDP_EINVAL;
     sdp_aead_nonce(nonce, k->iv, seq);
-    EVP_CIPHER_CTX *c = k->enc;
-    /* EVP_EncryptUpdate with a NULL output takes AAD, so empty inputs are
-     * skipped rather than passed as NULL. */
-    if (EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
-        (aad_len && EVP_EncryptUpdate(c, NULL, &outl, aad, (int)aad_len) != 1) ||
-        (len && EVP_EncryptUpdate(c, ct, &outl, pt, (int)len) != 1) ||
-        EVP_EncryptFinal_ex(c, fin, &outl) != 1) /* GCM writes nothing here */
-        return SDP_ECRYPTO;
-    OSSL_PARAM p[2] = {
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, SDP_AEAD_TAG_LEN),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_CIPHER_CTX_get_params(c, p) != 1)
+    struct ossl_ctx *c = &k->enc;
+    if (ctx_init(c, 1, NULL, 0, nonce) != 0 || ctx_update(c, NULL, aad, aad_len) != 0 ||
+        ctx_update(c, ct, pt, len) != 0 || ctx_final(c, 1) != 0 || ctx_tag(c, tag, 0) != 0)
         return SDP_ECRYPTO;
     return 0;
 }
@@ -157,57 +297,42 @@ static int ossl_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
 {
     uint8_t nonce[SDP_AEAD_IV_LEN];
     uint8_t tagcopy[SDP_AEAD_TAG_LEN];
-    uint8_t fin[SDP_AEAD_TAG_LEN];
-    int outl;
 
     if (k == NULL || len > INT_MAX || aad_len > INT_MAX)
         return SDP_EINVAL;
     sdp_aead_nonce(nonce, k->iv, seq);
     /* The tag is copied first: pt may overlap the caller's tag buffer. */
     memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
-    OSSL_PARAM p[2] = {
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tagcopy, SDP_AEAD_TAG_LEN),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_CIPHER_CTX *c = k->dec;
-    if (EVP_DecryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
-        EVP_CIPHER_CTX_set_params(c, p) != 1 ||
-        (aad_len && EVP_DecryptUpdate(c, NULL, &outl, aad, (int)aad_len) != 1) ||
-        (len && EVP_DecryptUpdate(c, pt, &outl, ct, (int)len) != 1)) {
-        if (len)
-            memset(pt, 0, len);
-        return SDP_ECRYPTO;
-    }
-    if (EVP_DecryptFinal_ex(c, fin, &outl) != 1) {
-        /* Never hand out unauthenticated plaintext. */
-        if (len)
-            memset(pt, 0, len);
-        return SDP_EBADMSG;
-    }
-    return 0;
+    struct ossl_ctx *c = &k->dec;
+    int rc = SDP_ECRYPTO;
+    if (ctx_init(c, 0, NULL, 0, nonce) == 0 && ctx_tag(c, tagcopy, 1) == 0 && ctx_update(c, NULL, aad, aad_len) == 0 &&
+        ctx_update(c, pt, ct, len) == 0)
+        rc = ctx_final(c, 0);
+    if (rc != 0 && len)
+        memset(pt, 0, len); /* never hand out unauthenticated plaintext */
+    return rc;
 }
 
 static void ossl_stream_free(struct sdp_aead_stream *s)
 {
     if (s == NULL)
         return;
-    EVP_CIPHER_CTX_free(s->ctx);
+    ctx_free(&s->ctx);
     sdp_keymem_free(s);
 }
 
 static int ossl_stream_new_len(size_t key_len, struct sdp_aead_stream **out)
 {
-    const EVP_CIPHER *c = ossl_cipher(key_len);
+    const struct ossl_impl *im = ossl_cipher(key_len);
     *out = NULL;
-    if (c == NULL)
+    if (im == NULL)
         return SDP_EUNAVAIL;
     struct sdp_aead_stream *s = sdp_keymem_alloc(sizeof(*s));
     if (s == NULL)
         return SDP_ENOMEM;
     s->key_len = key_len;
-    s->ctx = EVP_CIPHER_CTX_new();
-    /* Bind the cipher now, so that keying later reuses the context. */
-    if (s->ctx == NULL || EVP_DecryptInit_ex2(s->ctx, c, NULL, NULL, NULL) != 1) {
+    /* An EVP context binds the cipher now, so that keying later reuses it. */
+    if (ctx_new(&s->ctx, im) != 0 || (s->ctx.evp && ctx_init(&s->ctx, 0, NULL, 0, NULL) != 0)) {
         ossl_stream_free(s);
         return SDP_ENOMEM;
     }
@@ -229,46 +354,33 @@ static int ossl_open_init(struct sdp_aead_stream *s, struct sdp_aead_key *k, uin
                           size_t aad_len)
 {
     uint8_t nonce[SDP_AEAD_IV_LEN];
-    int outl;
 
     if (s == NULL || k == NULL || k->key_len != s->key_len || aad_len > INT_MAX)
         return SDP_EINVAL;
     sdp_aead_nonce(nonce, k->iv, seq);
     const uint8_t *key = s->key_id == k->id ? NULL : k->key;
     s->key_id = 0; /* until keying has worked */
-    if (EVP_DecryptInit_ex2(s->ctx, NULL, key, nonce, NULL) != 1)
+    if (ctx_init(&s->ctx, 0, key, k->key_len, nonce) != 0)
         return SDP_ECRYPTO;
     s->key_id = k->id;
-    if (aad_len && EVP_DecryptUpdate(s->ctx, NULL, &outl, aad, (int)aad_len) != 1)
-        return SDP_ECRYPTO;
-    return 0;
+    return ctx_update(&s->ctx, NULL, aad, aad_len);
 }
 
 static int ossl_open_update(struct sdp_aead_stream *s, const uint8_t *in, size_t len, uint8_t *out)
 {
-    int outl;
-
     if (len > INT_MAX)
         return SDP_EINVAL;
-    if (len && EVP_DecryptUpdate(s->ctx, out, &outl, in, (int)len) != 1)
-        return SDP_ECRYPTO;
-    return 0;
+    return ctx_update(&s->ctx, out, in, len);
 }
 
 static int ossl_open_final(struct sdp_aead_stream *s, const uint8_t tag[SDP_AEAD_TAG_LEN])
 {
     uint8_t tagcopy[SDP_AEAD_TAG_LEN];
-    uint8_t fin[SDP_AEAD_TAG_LEN];
-    int outl;
 
     memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
-    OSSL_PARAM p[2] = {
-        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tagcopy, SDP_AEAD_TAG_LEN),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_CIPHER_CTX_set_params(s->ctx, p) != 1)
+    if (ctx_tag(&s->ctx, tagcopy, 1) != 0)
         return SDP_ECRYPTO;
-    return EVP_DecryptFinal_ex(s->ctx, fin, &outl) == 1 ? 0 : SDP_EBADMSG;
+    return ctx_final(&s->ctx, 0);
 }
 
 static int ossl_seal_batch128(struct sdp_aead_key *k, struct sdp_aead_op *ops, size_t n)
