@@ -20,16 +20,19 @@ unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
 }
 
 /* After work was queued on an engine: threaded, wake its thread; inline,
- * send now (one round without sleeping). */
+ * send now.  Inline, only the output goes: taking in what arrived meanwhile
+ * is the application's next pass's job (its completions keep sdp_fd
+ * readable), so a send or reply costs one submit and no no-op completion. */
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded) {
         sdp_engine_wake(e);
         return;
     }
-    sdp_engine_step(e, 0);
-    /* That round may have taken in a message the application has not
-     * seen; its poll on sdp_fd (the ring's fd) must still wake for it. */
+    if (sdp_engine_flush(e) <= 0)
+        return;
+    /* Sending delivered an event (rare) that no completion announces; the
+     * application's poll on sdp_fd (the ring's fd) must still wake for it. */
     pthread_mutex_lock(&s->q_lock);
     int waiting = s->q_n > 0;
     pthread_mutex_unlock(&s->q_lock);

@@ -649,6 +649,28 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
     return n;
 }
 
+int sdp_engine_flush(struct sdp_engine *e)
+{
+    if (!e->ring_ready)
+        return SDP_EINVAL;
+    pthread_mutex_lock(&e->lock);
+    unsigned n = deliver_events(e);
+    flush_output(e, sdp_engine_now());
+    pthread_mutex_unlock(&e->lock);
+    uint64_t exp;
+    if (e->cfg.hs_run)
+        n += hs_pass(e, &exp);
+    submit(e);
+    unsigned sends = 0;
+    reap_sends(e, &sends); /* only when nothing else waits: the rest is the next pass's */
+    if (e->tx_free == UINT32_MAX) {
+        /* Out of send slots (their completions wait behind others): a full
+         * pass recycles them and sends the rest. */
+        n += work(e, &exp);
+    }
+    return (int)n;
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

@@ -97,6 +97,15 @@ void sdp_engine_stop(struct sdp_engine *e);
  * (0: do not sleep; negative: until something happens). */
 int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns);
 
+/* Inline mode, driver thread, after the application queued output (a
+ * send, a reply): send it now, and do nothing else.  Completions already
+ * waiting (a receive's) stay in the ring, so its fd still reads ready and
+ * the application's next pass takes them in (unless the send slots ran
+ * out: then it runs a full pass).  Returns how much it did that no
+ * completion announces (events delivered; normally 0), or SDP_EINVAL
+ * without a ring. */
+int sdp_engine_flush(struct sdp_engine *e);
+
 /* Ask the driving thread to run a round soon (any thread). */
 void sdp_engine_wake(struct sdp_engine *e);
 
