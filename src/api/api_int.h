@@ -84,6 +84,8 @@ int sdp_api_peer_set_early(sdp_socket *s, const struct sdp_core_addr *a, enum sd
                            const uint8_t *tx, const uint8_t *rx, const uint8_t *early, uint64_t next_id);
 /* The agreed keys of a client's pending session (keeps its RPCs). */
 int sdp_api_peer_complete(sdp_socket *s, int idx, enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx);
+/* 1 while a handshake with a is under way (session.c). */
+int sdp_api_hs_busy(sdp_socket *s, const struct sdp_core_addr *a);
 /* Forget the peer's 0-RTT keys in every core. */
 void sdp_api_peer_drop_early(sdp_socket *s, int idx);
 /* Hand a message to the application (queue or io_uring RECV). */

@@ -254,6 +254,17 @@ static int early_take_back(sdp_socket *s, int idx, const struct api_pend *p)
     return rc == 0;
 }
 
+int sdp_api_hs_busy(sdp_socket *s, const struct sdp_core_addr *a)
+{
+    struct api_hs *h = hsx(s);
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->hs_lock);
+    int busy = sdp_hs_busy(h->hs, a);
+    pthread_mutex_unlock(&h->hs_lock);
+    return busy;
+}
+
 /* Called by sdp_sendv for a peer without keys.  SDP_EAGAIN: the peer got
  * its keys meanwhile, send normally. */
 int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct iovec *iov, int iovcnt,
@@ -444,6 +455,13 @@ static void early_drops_due(sdp_socket *s, struct api_hs *h, uint64_t now, uint6
     }
 }
 
+/* Keys just went in: every engine may hold packets that waited for them. */
+static void wake_all(sdp_socket *s)
+{
+    for (unsigned i = 0; s->threaded && i < s->n; i++)
+        sdp_engine_wake(s->eng[i]);
+}
+
 /* 0-RTT keys: a client sends what waits for the peer as early data at
  * once; a server installs its 0.5-RTT session, which opens early requests
  * and answers them. */
@@ -460,6 +478,7 @@ static void on_early(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event 
                 send_early(s, h, idx, p);
     }
     pthread_mutex_unlock(&h->pend_lock);
+    wake_all(s);
 }
 
 static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev, uint64_t now)
@@ -479,6 +498,7 @@ static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *
     if (c)
         c->used = 0;
     pthread_mutex_unlock(&h->pend_lock);
+    wake_all(s);
     /* 0-RTT requests: taken (their copies go), or refused (sent again
      * under the 1-RTT keys, same ids: no key sealed those ids before). */
     struct api_pend *again = NULL, **tail = &again;
@@ -588,9 +608,9 @@ uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine
         return atomic_load(&h->next_exp);
     pthread_mutex_lock(&h->hs_lock);
     for (unsigned i = 0; i < n; i++) {
-        if (pkts[i].no_session)
+        if (pkts[i].no_session == 1)
             sdp_hs_no_session(h->hs, &pkts[i].addr, pkts[i].len, now);
-        else
+        else if (!pkts[i].no_session)
             sdp_hs_input(h->hs, &pkts[i].addr, pkts[i].data, pkts[i].len, now);
     }
     if (sdp_hs_next_expiry(h->hs) <= now)

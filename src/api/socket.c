@@ -457,12 +457,16 @@ void sdp_api_peer_drop_early(sdp_socket *s, int idx)
 static int on_unknown_peer(void *ctx, struct sdp_engine *e, const struct sdp_core_addr *a)
 {
     sdp_socket *s = ctx;
-    if (!s->dflt)
+    /* An address we are handshaking with gets its keys from the handshake:
+     * its packets that overtook them wait for those (engine.c). */
+    if (!s->dflt || sdp_api_hs_busy(s, a))
         return SDP_ENOKEY;
     /* Taking every lock in order needs ours released first. */
     sdp_engine_unlock(e);
     int rc = sdp_api_peer_get(s, a);
     sdp_engine_lock(e);
+    if (rc >= 0 && atomic_load(&s->peers[rc].keys) != API_KEYS_READY)
+        return SDP_ENOKEY; /* a session whose keys are still to come */
     return rc < 0 ? rc : 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "core/core_ext.h"
 #include "engine/bufpool.h"
 #include "engine/kshim.h"
 #include "engine/steer.h"
@@ -34,6 +35,12 @@
 #define HANDOFF_SLOTS 64
 #define HANDOFF_PKT_MAX 9216
 #define HS_INBOX 16 /* handshake datagrams kept per round; more wait for retransmission */
+/* Packets from an address without keys are kept this long (at most
+ * KEYLESS_MAX of them) in case a handshake brings the keys: a client's first
+ * requests follow its Finished closely, and another engine may be the one
+ * that reads the Finished. */
+#define KEYLESS_MAX 16
+#define KEYLESS_NS 5000000ull
 
 struct tx_slot {
     struct sdp_udp_tx tx;
@@ -80,6 +87,9 @@ struct sdp_engine {
     struct sdp_engine_hs_pkt *hs_in; /* driver thread only */
     unsigned hs_n;
     uint64_t hs_exp;
+    struct sdp_engine_hs_pkt *keyless; /* driver thread only; KEYLESS_MAX */
+    uint64_t keyless_at[KEYLESS_MAX];
+    unsigned keyless_n;
 
     struct sdp_bufpool *pool; /* the core's message buffers */
 
@@ -161,8 +171,9 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     e->tx_mem = aligned_alloc(4096, (size_t)e->cfg.tx_slots * TX_BUF_SIZE);
     e->ho = cfg->count > 1 ? calloc(HANDOFF_SLOTS, sizeof(*e->ho)) : NULL;
     e->hs_in = cfg->hs_run ? calloc(HS_INBOX, sizeof(*e->hs_in)) : NULL;
+    e->keyless = cfg->hs_run ? calloc(KEYLESS_MAX, sizeof(*e->keyless)) : NULL;
     e->hs_exp = UINT64_MAX;
-    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && !e->hs_in))
+    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && (!e->hs_in || !e->keyless)))
         goto fail;
     for (uint32_t i = 0; i < e->cfg.tx_slots; i++) {
         e->tx[i].buf = e->tx_mem + (size_t)i * TX_BUF_SIZE;
@@ -310,13 +321,40 @@ static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, cons
         memcpy(h->data, p, l);
 }
 
-/* After the handshake ran: the packets that found no keys, once more. */
+/* After the handshake ran: the packets that found no keys, again; those
+ * still without keep waiting a little (KEYLESS_NS, KEYLESS_MAX of them). */
+static int keyless_try(struct sdp_engine *e, const struct sdp_engine_hs_pkt *h, uint64_t now)
+{
+    if (!sdp_core_peer_ready(e->core, &h->addr))
+        return SDP_ENOKEY;
+    int rc = sdp_core_input(e->core, &h->addr, h->data, h->len, now);
+    if (rc == 0)
+        e->st.keyless_retried++;
+    return rc;
+}
+
 static void retry_keyless(struct sdp_engine *e, unsigned n, uint64_t now)
 {
+    unsigned kept = 0;
+    for (unsigned i = 0; i < e->keyless_n; i++) {
+        const struct sdp_engine_hs_pkt *h = &e->keyless[i];
+        if (keyless_try(e, h, now) == SDP_ENOKEY && now - e->keyless_at[i] < KEYLESS_NS) {
+            if (kept != i) {
+                memcpy(&e->keyless[kept], h, sizeof(*h));
+                e->keyless_at[kept] = e->keyless_at[i];
+            }
+            kept++;
+        }
+    }
+    e->keyless_n = kept;
     for (unsigned i = 0; i < n; i++) {
         const struct sdp_engine_hs_pkt *h = &e->hs_in[i];
-        if (h->no_session && h->len <= SDP_ENGINE_HS_PKT_MAX && sdp_core_input(e->core, &h->addr, h->data, h->len, now) == 0)
-            e->st.keyless_retried++;
+        if (!h->no_session || h->len > SDP_ENGINE_HS_PKT_MAX)
+            continue;
+        if (keyless_try(e, h, now) == SDP_ENOKEY && e->keyless_n < KEYLESS_MAX) {
+            memcpy(&e->keyless[e->keyless_n], h, sizeof(*h));
+            e->keyless_at[e->keyless_n++] = now;
+        }
     }
 }
 
@@ -326,10 +364,13 @@ static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, co
     int rc = sdp_core_input(e->core, addr, p, l, now);
     if (rc != SDP_ENOKEY)
         return;
-    if (e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+    /* A peer whose keys do not open it (its new session's, coming with a
+     * handshake?) is no occasion for a "no session" hint: 2 keeps it quietly. */
+    int ready = sdp_core_peer_ready(e->core, addr);
+    if (!ready && e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
         sdp_core_input(e->core, addr, p, l, now);
     else if (e->hs_in)
-        hs_keep(e, addr, p, l, 1);
+        hs_keep(e, addr, p, l, ready ? 2 : 1);
 }
 
 /* An ACK carries RPC id 0 (it lists up to 8 finished RPCs), so the kernel
@@ -770,6 +811,7 @@ void sdp_engine_free(struct sdp_engine *e)
     free(e->tx_mem);
     free(e->ho);
     free(e->hs_in);
+    free(e->keyless);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->ho_lock);
     free(e);

@@ -37,7 +37,9 @@ typedef int (*sdp_engine_unknown_fn)(void *ctx, struct sdp_engine *e, const stru
 struct sdp_engine_hs_pkt {
     struct sdp_core_addr addr;
     uint32_t len;
-    int no_session;
+    int no_session; /* 1: from an address without a session (a hint may answer);
+                     * 2: a peer's packet none of its keys opened; both are
+                     * fed again after the handshake ran */
     uint8_t data[SDP_ENGINE_HS_PKT_MAX];
 };
 

@@ -308,19 +308,21 @@ static void check_early(struct sdp_hs *hs, struct attempt *a, uint64_t now)
     sodium_free(ev); /* wipes */
 }
 
-/* A server is done when its TLS is.  A client waits until the server has
- * acknowledged its whole stream: then the server has judged the client's
- * certificate (TLS 1.3 finishes the client first) and installed its keys,
- * so the first request is neither refused later nor dropped for want of
- * keys.  After an accepted 0-RTT the server installed its keys at 0.5-RTT
- * and a resumption carries no client certificate: done at once. */
+/* A server is done when its TLS is; so is a client, whose Finished goes
+ * out just before its first requests (a server that has not read the
+ * Finished yet keeps those for a moment, see the engine).  With mutual TLS
+ * the client waits until the server has acknowledged its whole stream:
+ * TLS 1.3 finishes the client first, and only then has the server judged
+ * the client's certificate, so a refused client never believes it has a
+ * session.  (After an accepted 0-RTT there is no client certificate.) */
 static void check_done(struct sdp_hs *hs, struct attempt *a, int close_pkt, uint64_t now)
 {
     if (a->role == SDP_TLS_SERVER && !a->early_sent && sdp_tls_early_accepted(a->tls) == 1)
         check_early(hs, a, now); /* a client's comes at the start (sdp_hs_connect) */
     if (a->state != ATT_ACTIVE || !sdp_tls_done(a->tls))
         return;
-    if (a->role == SDP_TLS_CLIENT && (a->snd_una < a->slen || close_pkt) && sdp_tls_early_accepted(a->tls) != 1)
+    if (a->role == SDP_TLS_CLIENT &&
+        (close_pkt || (a->snd_una < a->slen && sdp_tls_cert_requested(a->tls))))
         return;
     complete(hs, a, now);
 }
@@ -596,8 +598,11 @@ int sdp_hs_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const uint
 
 void sdp_hs_no_session(struct sdp_hs *hs, const struct sdp_core_addr *from, size_t len, uint64_t now)
 {
-    if (find_active(hs, from, 0))
-        return; /* a handshake is under way: its keys are coming */
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if ((a->state == ATT_ACTIVE || a->state == ATT_DONE) && addr_eq(&a->addr, from))
+            return; /* a handshake is under way or just ended: its keys are coming or came */
+    }
     queue_reply(hs, from, SDP_HS_CLOSE, 0, NULL, 0, len, now);
     hs->st.no_session_sent++;
 }

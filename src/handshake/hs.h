@@ -98,9 +98,9 @@ struct sdp_hs_event {
 int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev);
 /* The caller has installed the keys of addr's DONE.  Until then
  * sdp_hs_connect joins that attempt instead of starting another session,
- * and a server's DONE withholds its final acknowledgement: the client sends
- * its first request as soon as it has it, and that request must not find
- * the server without keys. */
+ * and a server's DONE withholds its final acknowledgement: a mutual-TLS
+ * client waits for it before its first request, which then finds the
+ * server's keys installed. */
 void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr);
 /* 1 while a client attempt with addr is under way that has offered 0-RTT
  * (its EARLY event was emitted and DONE or FAILED has not followed). */

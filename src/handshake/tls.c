@@ -81,6 +81,7 @@ struct sdp_tls {
     int early_offered;    /* client: our ClientHello carries early data */
     int hello_done;       /* ServerHello written (server: 0-RTT decided) or read */
     int confirmed;        /* client: a ticket came, so the server finished too */
+    int cert_requested;   /* client: the server asked for our certificate */
     int early_end;        /* server: early data phase over */
     size_t tkey_len;
     uint8_t tkey[TICKET_KEY_MAX];
@@ -264,6 +265,8 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
      * our Finished (and certificate): decrypted here, so authentic. */
     if (!write_p && !t->server && type == SSL3_MT_NEWSESSION_TICKET)
         t->confirmed = 1;
+    if (!write_p && !t->server && type == SSL3_MT_CERTIFICATE_REQUEST)
+        t->cert_requested = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1027,6 +1030,11 @@ size_t sdp_tls_output(struct sdp_tls *t, uint8_t *buf, size_t cap)
 int sdp_tls_done(const struct sdp_tls *t)
 {
     return t->done && !t->err;
+}
+
+int sdp_tls_cert_requested(const struct sdp_tls *t)
+{
+    return !t->server && t->cert_requested;
 }
 
 int sdp_tls_confirmed(const struct sdp_tls *t)

@@ -110,6 +110,9 @@ int sdp_tls_done(const struct sdp_tls *t);
  * must not act on a handshake the server may still refuse (mutual TLS)
  * waits for this instead of done. */
 int sdp_tls_confirmed(const struct sdp_tls *t);
+/* Client: 1 when the server asked for our certificate (mutual TLS), the
+ * one case where a server can still refuse us after we are done. */
+int sdp_tls_cert_requested(const struct sdp_tls *t);
 /* 0 while not failed; else SDP_ECERTUNTRUSTED, SDP_ECERTEXPIRED,
  * SDP_ECERTNAME, SDP_EPIN, SDP_EPSK, SDP_EHANDSHAKE (anything else,
  * including an alert from the peer that maps to none of those).  The peer

@@ -493,3 +493,42 @@ Test(keys, pending_session_sends_early_only_then_installs)
     cr_assert_eq(st.rpcs_active, 0);
     cr_assert_eq(st.mem_used, 0);
 }
+
+/* A request of the peer's new session that overtakes its handshake: the old
+ * session cannot open it, keeps nothing and says SDP_ENOKEY (no RESEND
+ * under the old keys); fed again once the new keys are in, it is delivered. */
+Test(keys, new_session_packet_ahead_of_its_keys_is_refused_then_opens)
+{
+    struct sdp_core_peer_cfg pc;
+    peer_cfg(&pc, &addr_b, 5, 6);
+    cr_assert_eq(sdp_core_peer_replace(a, a_peer, &pc), 0);
+    uint8_t req[200];
+    memset(req, 3, sizeof(req));
+    uint64_t id;
+    cr_assert_eq(sdp_core_send_request(a, a_peer, req, sizeof(req), 1, now, &id), 0);
+    struct sdp_core_seg_desc d;
+    int n = sdp_core_output(a, now, seg, sizeof(seg), &d);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(d.npkts, 1);
+    static uint8_t pkt[2048];
+    memcpy(pkt, seg, (size_t)n);
+    struct sdp_core_stats st;
+    sdp_core_get_stats(b, &st);
+    uint64_t ctl_before = st.pkts_out;
+    cr_assert_eq(sdp_core_input(b, &addr_a, pkt, (size_t)n, now), SDP_ENOKEY);
+    cr_assert_eq(sdp_core_output(b, now, seg, sizeof(seg), &d), 0, "no RESEND under the old keys");
+    sdp_core_get_stats(b, &st);
+    cr_assert_eq(st.rpcs_active, 0);
+    cr_assert_eq(st.mem_used, 0);
+    cr_assert_eq(st.pkts_out, ctl_before);
+    cr_assert_gt(st.drops[SDP_DROP_REC_AUTH], 0);
+    /* b's handshake completes: the same packet now opens. */
+    peer_cfg(&pc, &addr_a, 6, 5);
+    cr_assert_eq(sdp_core_peer_replace(b, b_peer, &pc), 0);
+    cr_assert_eq(sdp_core_input(b, &addr_a, pkt, (size_t)n, now), 0);
+    struct sdp_core_event ev;
+    cr_assert(sdp_core_next_event(b, &ev));
+    cr_assert_eq(ev.type, SDP_CORE_EV_REQUEST);
+    cr_assert_eq(ev.len, sizeof(req));
+    sdp_core_release(b, ev.data);
+}
