@@ -1139,3 +1139,38 @@ Test(tls, ticket_single_use_and_cache_bound)
     sdp_tls_ctx_free(cc);
     sdp_tls_ctx_free(sc);
 }
+
+/* A PSK client resuming with 0-RTT against a restarted PSK-only server:
+ * the server cannot read the (stateful) ticket offered first, must go on
+ * to the external PSK offered last, refuse 0-RTT and complete. */
+Test(tls, psk_zero_rtt_ticket_unknown_to_a_restarted_server_falls_back_to_the_psk)
+{
+    struct sdp_tls_config ccfg = psk_cfg(psk_a, "node-1"), scfg = psk_cfg(psk_a, "node-1");
+    ccfg.early_data = scfg.early_data = 1;
+    struct sdp_tls_ctx *cc = mkctx(&ccfg), *s1 = mkctx(&scfg), *s2 = mkctx(&scfg);
+    prime(cc, s1, "srv");
+    struct sdp_tls *c = mk(cc, SDP_TLS_CLIENT, "sdp.test", "srv"), *s = mk(s2, SDP_TLS_SERVER, NULL, NULL);
+    uint8_t e[32];
+    enum sdp_cipher su;
+    cr_assert_eq(sdp_tls_early_export(c, &su, e), 0, "the ticket offers 0-RTT");
+    pump(c, s);
+    expect_ok(c, s);
+    cr_assert_eq(sdp_tls_early_accepted(c), -1);
+    cr_assert_str_eq(sdp_tls_peer_identity(s), "node-1");
+    sdp_tls_free(c);
+    sdp_tls_free(s);
+    /* A wrong identity alone still fails like a wrong key. */
+    struct sdp_tls_config bad = psk_cfg(psk_a, "node-2");
+    struct sdp_tls_ctx *bc = mkctx(&bad);
+    c = mk(bc, SDP_TLS_CLIENT, NULL, NULL);
+    s = mk(s2, SDP_TLS_SERVER, NULL, NULL);
+    pump(c, s);
+    cr_assert_eq(sdp_tls_error(c), SDP_EPSK);
+    cr_assert_eq(sdp_tls_error(s), SDP_EPSK);
+    sdp_tls_free(c);
+    sdp_tls_free(s);
+    sdp_tls_ctx_free(bc);
+    sdp_tls_ctx_free(cc);
+    sdp_tls_ctx_free(s1);
+    sdp_tls_ctx_free(s2);
+}
