@@ -489,8 +489,11 @@ Test(api_tls, zero_rtt_refused_by_restarted_server_is_sent_again)
     struct sdp_stats st;
     cr_assert_eq(sdp_get_stats(c, &st), 0);
     cr_assert_eq(st.handshakes_done, 2);
-    cr_assert_eq(st.early_sent, 4, "the ticket offered 0-RTT: %llu", (unsigned long long)st.early_sent);
-    cr_assert_eq(st.early_resent, 4);
+    /* A slow machine may finish the handshake before the last sends, which
+     * then go under 1-RTT keys: at least the first went early. */
+    cr_assert(st.early_sent >= 1 && st.early_sent <= 4, "the ticket offered 0-RTT: %llu",
+              (unsigned long long)st.early_sent);
+    cr_assert_eq(st.early_resent, st.early_sent, "every refused early request was sent again");
     for (int i = 0; i < 200 && atomic_load(&sv.served) < 4; i++)
         usleep(5000); /* the server counts after it replied */
     cr_assert_eq(atomic_load(&sv.early), 0);
