@@ -497,3 +497,29 @@ Test(hs, zero_rtt_keys_early_then_done_and_a_replay_gets_none)
     host_free(&cl);
     host_free(&sv);
 }
+
+/* Without mutual TLS a client is done as soon as its TLS is: before the
+ * server, which still needs the client's Finished (the server keeps the
+ * requests that overtake it). */
+Test(hs, client_done_before_the_server_without_mutual_tls)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 3};
+    uint64_t now = 0;
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, now), 0);
+    int cl_step = -1, sv_step = -1;
+    for (int i = 0; i < 200 && (cl_step < 0 || sv_step < 0); i++) {
+        step(&c, h, now);
+        now += 1000000;
+        if (cl.done && cl_step < 0)
+            cl_step = i;
+        if (sv.done && sv_step < 0)
+            sv_step = i;
+    }
+    assert_agreed(&cl, &sv);
+    cr_assert_lt(cl_step, sv_step, "client done at step %d, server at %d", cl_step, sv_step);
+    host_free(&cl);
+    host_free(&sv);
+}
