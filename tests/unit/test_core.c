@@ -13,10 +13,12 @@ static uint32_t a_peer, b_peer;
 static struct sdp_core_addr addr_a = {.len = 1, .bytes = {1}}, addr_b = {.len = 1, .bytes = {2}};
 static uint8_t seg[65536];
 
-static void setup_mtu(uint32_t mtu)
+static void setup_cfg(uint32_t mtu, uint32_t unsched)
 {
     struct sdp_core_config cfg;
     sdp_core_config_default(&cfg);
+    if (unsched)
+        cfg.unsched_bytes = unsched;
     cfg.engine_index = 3;
     cr_assert_eq(sdp_core_new(&cfg, &a), 0);
     cfg.engine_index = 5;
@@ -34,6 +36,11 @@ static void setup_mtu(uint32_t mtu)
     memset(pc.rx_secret, 1, SDP_SECRET_LEN);
     pc.addr = addr_a;
     cr_assert_eq(sdp_core_peer_add(b, &pc, &b_peer), 0);
+}
+
+static void setup_mtu(uint32_t mtu)
+{
+    setup_cfg(mtu, 0);
 }
 
 static void setup(void)
@@ -170,6 +177,31 @@ Test(core, jumbo_mtu)
     cr_assert_eq(d.seg_size, 8972u);
     cr_assert_eq(d.npkts, 7u, "64 KB segments of 8,972-byte datagrams");
     cr_assert_leq(n, 65000);
+}
+
+/* Loopback's MTU is 64 KiB: a datagram is capped at one segment (65,000
+ * bytes), or none could be built once more than that may go at once (here
+ * unscheduled; grants do the same) and the message would never leave. */
+Test(core, mtu_beyond_a_segment)
+{
+    teardown();
+    setup_cfg(65535, 200000);
+    static uint8_t msg[150000];
+    uint64_t id;
+    cr_assert_eq(sdp_core_send_request(a, a_peer, msg, sizeof(msg), 0, 0, &id), 0);
+    struct sdp_core_seg_desc d;
+    int n, segs = 0;
+    while ((n = next_seg(a, &d)) > 0) {
+        cr_assert_leq(n, 65000);
+        cr_assert_leq(d.seg_size, 65000u);
+        deliver(b, &addr_a, n, &d);
+        segs++;
+    }
+    cr_assert_eq(segs, 3, "two full 65,000-byte datagrams and the rest");
+    struct sdp_core_event ev;
+    cr_assert(sdp_core_next_event(b, &ev));
+    cr_assert_eq(ev.len, sizeof(msg));
+    sdp_core_release(b, ev.data);
 }
 
 Test(core, state_freed_after_rpc)
