@@ -54,6 +54,11 @@ struct transport {
      * time in *us, then teardown; NULL when there is nothing to time. */
     int (*handshake)(const char *host, uint16_t port, double *us, char *err, size_t n);
     const char *no_handshake; /* what to print instead, when handshake is NULL */
+    /* A transport without flow control (raw UDP): the most request bytes a
+     * window may hold outstanding, its receiver's socket buffer; a bulk
+     * cell asking for more is reported n/a, as it can only overrun the
+     * buffer and lose datagrams nothing recovers.  0: no limit. */
+    size_t window_bytes_max;
 };
 
 /* Common head of every transport's connection. */
