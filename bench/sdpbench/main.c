@@ -149,8 +149,18 @@ static void do_bulk(const struct opts *o, struct results *r, struct endpoint *ep
     for (int bi = 0; bi < NBULK; bi++) {
         for (int ti = 0; ti < r->nt; ti++) {
             struct cell *c = &r->bulk[ti][bi];
-            if (r->status[ti][0] || c->state == CELL_FAIL)
+            if (r->status[ti][0] || c->state == CELL_FAIL || c->state == CELL_NA)
                 continue;
+            size_t wmax = r->t[ti]->window_bytes_max;
+            if (wmax && (size_t)o->window * o->bulk_sizes[bi] > wmax) {
+                char why[160];
+                snprintf(why, sizeof(why),
+                         "no flow control: %d x %zu B outstanding overrun the receiver's %zu B socket buffer, "
+                         "and nothing recovers the lost datagrams",
+                         o->window, o->bulk_sizes[bi], wmax);
+                set_na(c, why);
+                continue;
+            }
             progress("bulk %-8s %8zu B x %d   rep %d/%d", r->t[ti]->name, o->bulk_sizes[bi], o->window, rep + 1,
                      o->reps);
             struct load l = base_load(o, (uint64_t)rep + 1);

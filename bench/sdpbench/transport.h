@@ -60,6 +60,11 @@ struct transport {
      * through connect, send, poll and close when the transport has
      * connections worth timing (stream transports), else n/a. */
     int (*first_rpc)(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n);
+    /* A transport without flow control (raw UDP): the most request bytes a
+     * window may hold outstanding, its receiver's socket buffer; a bulk
+     * cell asking for more is reported n/a, as it can only overrun the
+     * buffer and lose datagrams nothing recovers.  0: no limit. */
+    size_t window_bytes_max;
 };
 
 /* Common head of every transport's connection. */

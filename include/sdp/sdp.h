@@ -132,7 +132,9 @@ struct sdp_config {
      * open: the null cipher without allow_insecure is refused there. */
     enum sdp_cipher cipher;
     int allow_insecure;       /* must be 1 for SDP_CIPHER_NULL_INSECURE */
-    uint32_t mtu;             /* path MTU towards peers: 1500 */
+    uint32_t mtu;             /* path MTU towards peers, 1280-65535; 0 (default): the route's as the
+                                 kernel knows it when the peer is installed (1,500 on Ethernet,
+                                 loopback's 64 KiB...), at most 9,000; 1,500 if it cannot tell */
     uint32_t max_message;     /* bytes per message: 64 MiB */
     uint32_t max_peers;       /* 1024 */
     uint32_t max_rpcs;        /* concurrent RPCs per engine, both roles: 16384 */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
@@ -31,12 +32,17 @@
 #include "engine/steer.h"
 #include "sdp/sdp.h"
 
+#define MTU_AUTO_MAX 9000u    /* jumbo frames; engines hand datagrams of up to 9,216 bytes to each other */
+#define MTU_FALLBACK 1500u
+#define GRANT_WINDOW 400000u  /* bytes in flight per message beyond what arrived */
+#define MAX_INCOMING 2000000u /* ... and for all messages an engine receives */
+
 void sdp_config_default(struct sdp_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->engines = 0;
     cfg->cipher = SDP_CIPHER_AES128GCM;
-    cfg->mtu = 1500;
+    cfg->mtu = 0; /* the route's, at most MTU_AUTO_MAX */
     cfg->max_message = 64u << 20;
     cfg->max_peers = 1024;
     cfg->max_rpcs = 16384;
@@ -48,7 +54,7 @@ void sdp_config_default(struct sdp_config *cfg)
 
 static int check_config(const struct sdp_config *c)
 {
-    if (c->engines > SDP_STEER_MAX_ENGINES || c->mtu < 1280 || c->mtu > 65535 || c->max_peers == 0 ||
+    if (c->engines > SDP_STEER_MAX_ENGINES || (c->mtu != 0 && c->mtu < 1280) || c->mtu > 65535 || c->max_peers == 0 ||
         c->max_rpcs == 0 || c->max_message == 0 || c->rpc_timeout_ms == 0 || c->busy_poll_us > 1000000)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
@@ -205,6 +211,29 @@ static void unlock_all(sdp_socket *s)
         sdp_engine_unlock(s->eng[i]);
 }
 
+/* mtu 0: the MTU the kernel knows for the route towards a (IP_MTU of a
+ * connected UDP socket: the device's, or a path MTU it learnt), so that a
+ * loopback or jumbo-frame path is not cut into 1,500-byte datagrams, each
+ * of which costs both ends a header, a lookup and an AEAD call. */
+static uint32_t route_mtu(const struct sdp_core_addr *a)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, a->bytes, a->len < sizeof(ss) ? a->len : sizeof(ss));
+    int v6 = ss.ss_family == AF_INET6;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int mtu = 0;
+    socklen_t ml = sizeof(mtu);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, (socklen_t)a->len) == 0 &&
+        getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &ml) != 0)
+        mtu = 0;
+    if (fd >= 0)
+        close(fd);
+    if (mtu < 1280)
+        return MTU_FALLBACK;
+    return (uint32_t)mtu < MTU_AUTO_MAX ? (uint32_t)mtu : MTU_AUTO_MAX;
+}
+
 static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct sdp_core_addr *a,
                      enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)
 {
@@ -213,7 +242,7 @@ static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct s
     pc->suite = (enum sdp_suite)cipher;
     memcpy(pc->tx_secret, tx, SDP_SECRET_LEN);
     memcpy(pc->rx_secret, rx, SDP_SECRET_LEN);
-    pc->mtu = s->cfg.mtu;
+    pc->mtu = s->cfg.mtu ? s->cfg.mtu : route_mtu(a);
     pc->ip_hdr_len = s->family == AF_INET6 ? 40 : 20;
     pc->aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
 }
@@ -599,7 +628,14 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.core.peer_mem_limit = c.mem_limit;
         ec.core.max_msg_len = c.max_message;
         ec.core.unsched_bytes = c.unsched_bytes;
-        ec.core.grant_window = c.unsched_bytes;
+        /* A grant must cover the hosts' round trip, not only the wire's:
+         * a wake-up and a batch of decryption take tens to hundreds of
+         * microseconds (with Homa's 60 KB, bulk senders sat idle waiting for
+         * grants).  Each grant costs its sender a wake-up and an AEAD open,
+         * so they come in half-window steps.  docs/BENCHMARKS.md. */
+        ec.core.grant_window = c.unsched_bytes > GRANT_WINDOW ? c.unsched_bytes : GRANT_WINDOW;
+        ec.core.grant_increment = ec.core.grant_window / 2;
+        ec.core.max_incoming = MAX_INCOMING > ec.core.grant_window ? MAX_INCOMING : ec.core.grant_window;
         ec.core.timeout_ticks = c.rpc_timeout_ms * 1000000ull / ec.core.tick_ns;
         /* Every engine seals under the peer's same keys: each takes its
          * share of the update threshold (docs/PROTOCOL.md 7.3). */

@@ -204,6 +204,10 @@ int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, co
     p->session = c->sessions;
     p->mtu = pc->mtu;
     p->max_payload = pc->mtu - pc->ip_hdr_len - 8 - SDP_DATA_HDR_LEN;
+    /* A datagram must fit one segment (loopback's MTU is 64 KiB): a bigger
+     * one could never be built, and the message would stall. */
+    if (p->max_payload > c->cfg.gso_max - SDP_DATA_HDR_LEN)
+        p->max_payload = (uint32_t)(c->cfg.gso_max - SDP_DATA_HDR_LEN);
     p->next_id = 2;
     memset(c->replay_bits + (size_t)idx * c->replay_words, 0, (size_t)c->replay_words * sizeof(uint64_t));
     sdp_replay_init(&p->replay, c->replay_bits + (size_t)idx * c->replay_words, c->replay_words);

@@ -208,9 +208,24 @@ struct sdp_core_seg_desc {
     uint64_t msg_id;
     uint32_t msg_len, wire_off;
     uint16_t rec_size;
+    /* sdp_core_output_gather only, else NULL: the DATA payloads (see there). */
+    const uint8_t *payload;
 };
 int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
                     struct sdp_core_seg_desc *desc);
+/* The same without copying a big segment's payloads: a DATA segment of at
+ * least gather_min payload bytes comes as its npkts headers back to back in
+ * buf (SDP_DATA_HDR_LEN each) and desc->payload, the packets' payloads one
+ * after the other in the message's sealed wire bytes (each seg_size -
+ * SDP_DATA_HDR_LEN bytes, the last one the rest).  desc->payload stays
+ * valid until the next call into the core, which may free those bytes:
+ * send them before.  Everything else comes whole in buf, payload NULL.
+ * Returns the segment's bytes on the wire, as sdp_core_output does. */
+int sdp_core_output_gather(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap, size_t gather_min,
+                           struct sdp_core_seg_desc *desc);
+/* Copy a gathered segment of n bytes into buf as whole packets, as
+ * sdp_core_output would have written it (buf must hold n bytes). */
+void sdp_core_seg_flatten(uint8_t *buf, const struct sdp_core_seg_desc *desc, size_t n);
 
 /* Timer: the absolute time of the next deadline (UINT64_MAX for none),
  * and the call to make once it has passed. */

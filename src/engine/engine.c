@@ -41,6 +41,9 @@
  * that reads the Finished. */
 #define KEYLESS_MAX 16
 #define KEYLESS_NS 5000000ull
+/* DATA segments with at least this many payload bytes are sent gathered
+ * from the messages' sealed bytes instead of copied into a send slot. */
+#define GATHER_MIN 16384
 
 struct tx_slot {
     struct sdp_udp_tx tx;
@@ -100,6 +103,7 @@ struct sdp_engine {
     int thread_rc;
 
     struct sdp_kshim_eng *kshim; /* kernel record crypto, or NULL */
+    struct iovec gather_iov[2 * SDP_UDP_GSO_MAX_SEGS]; /* header and payload of each packet */
 
     struct sdp_engine_stats st;
 };
@@ -489,24 +493,66 @@ static int send_slot(struct sdp_engine *e, uint32_t slot)
     return 0;
 }
 
-/* Turn the core's pending output into sendmsg submissions. */
+/* A gathered DATA segment (headers in buf, payloads in the message's wire
+ * bytes) goes out at once with one sendmsg: the core may free those bytes
+ * on its next call, so they cannot wait in the ring.  0 when sent (or
+ * failed for good: counted), -1 when the socket is full: the caller copies
+ * the segment into its slot and queues it in the ring, which waits. */
+static int send_gathered(struct sdp_engine *e, struct sdp_udp_tx *tx, uint8_t *buf,
+                         const struct sdp_core_seg_desc *d, size_t n)
+{
+    size_t pl = d->seg_size - SDP_DATA_HDR_LEN, left = n - (size_t)d->npkts * SDP_DATA_HDR_LEN;
+    for (uint32_t i = 0; i < d->npkts; i++) {
+        size_t len = left < pl ? left : pl;
+        e->gather_iov[2 * i] = (struct iovec){buf + (size_t)i * SDP_DATA_HDR_LEN, SDP_DATA_HDR_LEN};
+        e->gather_iov[2 * i + 1] = (struct iovec){(void *)(d->payload + (size_t)i * pl), len};
+        left -= len;
+    }
+    tx->msg.msg_iov = e->gather_iov;
+    tx->msg.msg_iovlen = 2 * d->npkts;
+    /* Queued sends (grants, replies) first, as they would have gone. */
+    if (io_uring_sq_ready(&e->ring))
+        submit(e);
+    ssize_t r = sendmsg(e->fd, &tx->msg, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+        return -1;
+    e->st.send_calls++;
+    if (r < 0)
+        e->st.send_errors++;
+    return 0;
+}
+
+/* Turn the core's pending output into sends: big DATA segments gathered
+ * straight from the messages' sealed bytes, the rest copied into a slot and
+ * submitted through the ring.  The kernel-sealing mode copies everything:
+ * its module seals the slot's plaintext records. */
 static void flush_output(struct sdp_engine *e, uint64_t now)
 {
     while (e->tx_free != UINT32_MAX) {
         if (io_uring_sq_space_left(&e->ring) < 1)
             submit(e);
         uint32_t slot = e->tx_free;
+        uint8_t *buf = e->tx[slot].buf;
         struct sdp_core_seg_desc d;
-        int n = sdp_core_output(e->core, now, e->tx[slot].buf, TX_BUF_SIZE, &d);
+        int n = e->kshim ? sdp_core_output(e->core, now, buf, TX_BUF_SIZE, &d)
+                         : sdp_core_output_gather(e->core, now, buf, TX_BUF_SIZE, GATHER_MIN, &d);
         if (n <= 0)
             break;
-        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
-                            e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
-                            sdp_udp_tos_for_prio(d.priority)) != 0 ||
+        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len, buf, (size_t)n,
+                            (uint16_t)d.seg_size, sdp_udp_tos_for_prio(d.priority)) != 0 ||
             (d.plain && (!d.seal_key || !e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
             /* Never plaintext without the module's descriptor. */
             e->st.send_errors++;
             continue;
+        }
+        if (d.payload) {
+            if (send_gathered(e, &e->tx[slot].tx, buf, &d, (size_t)n) == 0)
+                continue;
+            /* The socket is full: copy, and let the ring wait for room. */
+            sdp_core_seg_flatten(buf, &d, (size_t)n);
+            e->tx[slot].tx.iov = (struct iovec){buf, (size_t)n};
+            e->tx[slot].tx.msg.msg_iov = &e->tx[slot].tx.iov;
+            e->tx[slot].tx.msg.msg_iovlen = 1;
         }
         if (send_slot(e, slot) != 0)
             break;
