@@ -61,6 +61,7 @@ struct api_hs {
     char *server_name;
     uint64_t pend_life_ns;         /* the handshake's own time-out plus PEND_GRACE_NS */
     _Atomic uint64_t next_exp;
+    _Atomic uint64_t aux_exp;      /* ours: waiting messages' and early keys' deadlines */
     atomic_int out_ready;
     pthread_mutex_t ev_lock;       /* one thread handles events at a time */
     struct sdp_hs_event *ev;       /* locked memory */
@@ -162,6 +163,7 @@ int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
     pthread_mutex_init(&h->ev_lock, NULL);
     pthread_mutex_init(&h->pend_lock, NULL);
     atomic_store(&h->next_exp, UINT64_MAX);
+    atomic_store(&h->aux_exp, UINT64_MAX);
     for (unsigned i = 0; i < EARLY_DROPS; i++)
         h->drops[i].peer = -1;
     h->pend_life_ns = hc.timeout_ns + PEND_GRACE_NS;
@@ -606,6 +608,16 @@ uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine
     struct api_hs *h = hsx(s);
     if (!h)
         return UINT64_MAX;
+    if (!pkts) {
+        /* Only the deadline (sending armed timers): nothing runs, so what a
+         * due timer makes waits for a pass that also sends it. */
+        pthread_mutex_lock(&h->hs_lock);
+        uint64_t exp = sdp_hs_next_expiry(h->hs), aux = atomic_load(&h->aux_exp);
+        pthread_mutex_unlock(&h->hs_lock);
+        exp = aux < exp ? aux : exp;
+        atomic_store(&h->next_exp, exp);
+        return exp;
+    }
     if (n == 0 && !atomic_load(&h->out_ready) && now < atomic_load(&h->next_exp))
         return atomic_load(&h->next_exp);
     pthread_mutex_lock(&h->hs_lock);
@@ -648,6 +660,7 @@ uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine
     uint64_t exp = sdp_hs_next_expiry(h->hs);
     if (sdp_hs_pending(h->hs))
         atomic_store(&h->out_ready, 1);
+    atomic_store(&h->aux_exp, pend_exp);
     if (pend_exp < exp)
         exp = pend_exp;
     atomic_store(&h->next_exp, exp);
@@ -665,7 +678,8 @@ size_t sdp_api_hs_output(void *ctx, uint64_t now, uint8_t *buf, size_t cap, stru
     size_t n = sdp_hs_output(h->hs, now, buf, cap, to);
     if (n == 0) {
         atomic_store(&h->out_ready, 0);
-        atomic_store(&h->next_exp, sdp_hs_next_expiry(h->hs)); /* sending armed timers */
+        uint64_t exp = sdp_hs_next_expiry(h->hs), aux = atomic_load(&h->aux_exp);
+        atomic_store(&h->next_exp, aux < exp ? aux : exp); /* sending armed timers */
     }
     pthread_mutex_unlock(&h->hs_lock);
     return n;

@@ -68,7 +68,7 @@ struct sdp_engine_cfg {
     /* The handshake lives outside the core.  hs_run gets what this round
      * received for it, runs on the driver thread without the engine lock,
      * and returns its next deadline (engine 0 sleeps no longer than that);
-     * hs_output, called with the lock held, yields datagrams to send (0:
+     * pkts NULL only asks for the deadline and runs nothing; hs_output, called with the lock held, yields datagrams to send (0:
      * none).  Both NULL when the socket has no handshake. */
     uint64_t (*hs_run)(void *ctx, struct sdp_engine *e, const struct sdp_engine_hs_pkt *pkts, unsigned n,
                        uint64_t now);

@@ -29,6 +29,7 @@ struct attempt {
     uint8_t hold;             /* server, done: silent until sdp_hs_release (keys installed) */
     uint8_t installing;       /* done, keys not yet installed by the caller: still "busy" */
     uint8_t early_sent;       /* an EARLY event went out for this attempt */
+    uint8_t tickets_due;      /* server: keys installed, tickets still to be made (next expiry) */
     int error;
     struct sdp_core_addr addr;
     uint64_t conn_id;
@@ -717,6 +718,8 @@ uint64_t sdp_hs_next_expiry(const struct sdp_hs *hs)
             continue;
         if (a->deadline < t)
             t = a->deadline;
+        if (a->tickets_due)
+            t = 0;
         int unacked = a->snd_una < a->slen || (a->state == ATT_FAILED && a->fail_sends);
         if (unacked && a->rto_at < t)
             t = a->rto_at;
@@ -730,6 +733,11 @@ void sdp_hs_handle_expiry(struct sdp_hs *hs, uint64_t now)
         struct attempt *a = &hs->att[i];
         if (a->state == ATT_FREE)
             continue;
+        if (a->tickets_due) {
+            a->tickets_due = 0;
+            if (a->state == ATT_DONE && sdp_tls_issue_tickets(a->tls) == 0)
+                pull_tls(hs, a, now);
+        }
         if (a->deadline <= now) {
             if (a->state == ATT_ACTIVE)
                 fail(hs, a, SDP_ETIMEDOUT, now);
@@ -751,8 +759,12 @@ void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr)
 {
     for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
         struct attempt *a = &hs->att[i];
-        if (a->state == ATT_DONE && addr_eq(&a->addr, addr))
+        if (a->state == ATT_DONE && addr_eq(&a->addr, addr)) {
+            /* The tickets wait for the next timer pass: the client's first
+             * requests, which may be waiting for these keys, go first. */
+            a->tickets_due = a->role == SDP_TLS_SERVER && (a->hold || a->installing);
             a->hold = a->installing = 0;
+        }
     }
 }
 

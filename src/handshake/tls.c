@@ -84,6 +84,7 @@ struct sdp_tls {
     int hello_done;       /* ServerHello written (server: 0-RTT decided) or read */
     int confirmed;        /* client: a ticket came, so the server finished too */
     int cert_requested;   /* client: the server asked for our certificate */
+    int tickets_issued;   /* server */
     int early_end;        /* server: early data phase over */
     size_t tkey_len;
     uint8_t tkey[TICKET_KEY_MAX];
@@ -760,7 +761,7 @@ static int ctx_server(const struct sdp_tls_config *cfg, struct sdp_tls_ctx *c, X
      * refuse a second 0-RTT use of it (anti-replay); bounded, and an
      * evicted ticket merely loses 0-RTT. */
     if (!SSL_CTX_set_session_id_context(x, sid_ctx, sizeof sid_ctx - 1) ||
-        !SSL_CTX_set_num_tickets(x, 2) ||
+        !SSL_CTX_set_num_tickets(x, 0) || /* issued later: sdp_tls_issue_tickets */
         !SSL_CTX_set_session_ticket_cb(x, ticket_gen_cb, ticket_dec_cb, NULL))
         return ctx_fail(SDP_ECRYPTO, "cannot configure tickets", NULL);
     SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_SERVER);
@@ -1064,6 +1065,32 @@ size_t sdp_tls_output(struct sdp_tls *t, uint8_t *buf, size_t cap)
 int sdp_tls_done(const struct sdp_tls *t)
 {
     return t->done && !t->err;
+}
+
+int sdp_tls_issue_tickets(struct sdp_tls *t)
+{
+    if (!t->server)
+        return SDP_EINVAL;
+    if (t->err)
+        return t->err;
+    if (!t->done)
+        return SDP_EAGAIN;
+    if (t->tickets_issued)
+        return 0;
+    t->tickets_issued = 1;
+    ERR_clear_error();
+    int n = SSL_session_reused(t->ssl) ? 1 : 2;
+    for (int i = 0; i < n; i++)
+        if (SSL_new_session_ticket(t->ssl) != 1) {
+            ERR_clear_error();
+            return SDP_ECRYPTO; /* no tickets: clients just cannot resume */
+        }
+    int r = SSL_do_handshake(t->ssl); /* writes them */
+    if (r != 1) {
+        ERR_clear_error();
+        return SDP_ECRYPTO;
+    }
+    return 0;
 }
 
 int sdp_tls_cert_requested(const struct sdp_tls *t)

@@ -110,6 +110,13 @@ int sdp_tls_done(const struct sdp_tls *t);
  * must not act on a handshake the server may still refuse (mutual TLS)
  * waits for this instead of done. */
 int sdp_tls_confirmed(const struct sdp_tls *t);
+/* Server, after done: write the session tickets (two after a full
+ * handshake, one after a resumption or an external PSK) to our stream.
+ * Kept apart from the handshake because making them takes a few hundred
+ * microseconds the client's first request need not wait for.  Once per
+ * attempt; SDP_EAGAIN before done, SDP_EINVAL for a client, SDP_ECRYPTO
+ * (no tickets: clients will not resume). */
+int sdp_tls_issue_tickets(struct sdp_tls *t);
 /* Client: 1 when the server asked for our certificate (mutual TLS), the
  * one case where a server can still refuse us after we are done. */
 int sdp_tls_cert_requested(const struct sdp_tls *t);

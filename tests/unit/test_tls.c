@@ -187,6 +187,7 @@ static size_t move(struct sdp_tls *from, struct sdp_tls *to, int d, int flight, 
 {
     uint8_t buf[65536];
     size_t n = 0, k;
+    (void)sdp_tls_issue_tickets(from); /* a done server's tickets (a no-op otherwise) */
     while (n < sizeof buf && (k = sdp_tls_output(from, buf + n, sizeof buf - n)) > 0)
         n += k;
     if (n > 0 && hook)
