@@ -17,6 +17,7 @@
 #define TOKEN_VERSION 1
 #define TOKEN_CACHE 64      /* servers whose retry token a client remembers */
 #define FAIL_SENDS 2        /* times a failed attempt sends its alert */
+#define TICKET_DELAY_NS 1000000ull /* tickets wait this long after the keys: the first RPCs go first */
 
 enum att_state { ATT_FREE = 0, ATT_ACTIVE, ATT_DONE, ATT_FAILED };
 
@@ -29,7 +30,8 @@ struct attempt {
     uint8_t hold;             /* server, done: silent until sdp_hs_release (keys installed) */
     uint8_t installing;       /* done, keys not yet installed by the caller: still "busy" */
     uint8_t early_sent;       /* an EARLY event went out for this attempt */
-    uint8_t tickets_due;      /* server: keys installed, tickets still to be made (next expiry) */
+    uint8_t tickets_due;      /* server: keys installed, tickets still to be made ... */
+    uint64_t tickets_at;      /* ... at this time (0: set at the next timer pass) */
     int error;
     struct sdp_core_addr addr;
     uint64_t conn_id;
@@ -179,6 +181,28 @@ static struct attempt *alloc_attempt(struct sdp_hs *hs)
     return victim;
 }
 
+/* The ring's next slot, zeroed, to fill in place (its secrets never sit
+ * outside locked memory, and no allocation is on the handshake's path);
+ * NULL when full.  ev_commit makes it an event, ev_abandon wipes it. */
+static struct sdp_hs_event *ev_slot(struct sdp_hs *hs)
+{
+    if (hs->ev_n == hs->ev_cap)
+        return NULL;
+    struct sdp_hs_event *slot = &hs->ev[(hs->ev_head + hs->ev_n) % hs->ev_cap];
+    memset(slot, 0, sizeof(*slot));
+    return slot;
+}
+
+static void ev_commit(struct sdp_hs *hs)
+{
+    hs->ev_n++;
+}
+
+static void ev_abandon(struct sdp_hs_event *ev)
+{
+    sodium_memzero(ev, sizeof(*ev));
+}
+
 static void push_event(struct sdp_hs *hs, const struct sdp_hs_event *ev)
 {
     if (hs->ev_n == hs->ev_cap)
@@ -228,15 +252,14 @@ static void pull_tls(struct sdp_hs *hs, struct attempt *a, uint64_t now)
 
 static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
 {
-    struct sdp_hs_event *ev = sodium_malloc(sizeof(*ev));
+    struct sdp_hs_event *ev = ev_slot(hs);
     if (!ev) {
-        fail(hs, a, SDP_ENOMEM, now);
+        fail(hs, a, SDP_ELIMIT, now); /* cannot happen: the ring holds three per attempt */
         return;
     }
-    memset(ev, 0, sizeof(*ev));
     int rc = sdp_tls_export(a->tls, &ev->suite, ev->tx, ev->rx);
     if (rc) {
-        sodium_free(ev);
+        ev_abandon(ev);
         fail(hs, a, rc == SDP_EAGAIN ? SDP_EHANDSHAKE : rc, now);
         return;
     }
@@ -253,8 +276,7 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
     a->installing = 1;
     a->deadline = now + hs->cfg.linger_ns;
     hs->st.completed++;
-    push_event(hs, ev);
-    sodium_free(ev); /* wipes */
+    ev_commit(hs);
 }
 
 /* Feed the peer's bytes at stream_offset to TLS, in order. */
@@ -283,12 +305,11 @@ static void check_early(struct sdp_hs *hs, struct attempt *a, uint64_t now)
     int server = a->role == SDP_TLS_SERVER;
     if (server && sdp_tls_early_accepted(a->tls) != 1)
         return;
-    struct sdp_hs_event *ev = sodium_malloc(sizeof(*ev));
+    struct sdp_hs_event *ev = ev_slot(hs);
     if (!ev) {
-        fail(hs, a, SDP_ENOMEM, now);
+        fail(hs, a, SDP_ELIMIT, now);
         return;
     }
-    memset(ev, 0, sizeof(*ev));
     enum sdp_cipher esuite;
     int rc = sdp_tls_early_export(a->tls, &esuite, ev->early);
     if (rc == 0) {
@@ -302,11 +323,12 @@ static void check_early(struct sdp_hs *hs, struct attempt *a, uint64_t now)
         ev->addr = a->addr;
         a->early_sent = 1;
         hs->st.early++;
-        push_event(hs, ev);
-    } else if (server && rc != SDP_EUNAVAIL) {
-        fail(hs, a, rc ? rc : SDP_EHANDSHAKE, now); /* accepted 0-RTT yet no keys: cannot go on */
+        ev_commit(hs);
+        return;
     }
-    sodium_free(ev); /* wipes */
+    ev_abandon(ev);
+    if (server && rc != SDP_EUNAVAIL)
+        fail(hs, a, rc ? rc : SDP_EHANDSHAKE, now); /* accepted 0-RTT yet no keys: cannot go on */
 }
 
 /* A server is done when its TLS is; so is a client, whose Finished goes
@@ -718,8 +740,8 @@ uint64_t sdp_hs_next_expiry(const struct sdp_hs *hs)
             continue;
         if (a->deadline < t)
             t = a->deadline;
-        if (a->tickets_due)
-            t = 0;
+        if (a->tickets_due && a->tickets_at < t)
+            t = a->tickets_at;
         int unacked = a->snd_una < a->slen || (a->state == ATT_FAILED && a->fail_sends);
         if (unacked && a->rto_at < t)
             t = a->rto_at;
@@ -733,7 +755,9 @@ void sdp_hs_handle_expiry(struct sdp_hs *hs, uint64_t now)
         struct attempt *a = &hs->att[i];
         if (a->state == ATT_FREE)
             continue;
-        if (a->tickets_due) {
+        if (a->tickets_due && a->tickets_at == 0) {
+            a->tickets_at = now + TICKET_DELAY_NS;
+        } else if (a->tickets_due && a->tickets_at <= now) {
             a->tickets_due = 0;
             if (a->state == ATT_DONE && sdp_tls_issue_tickets(a->tls) == 0)
                 pull_tls(hs, a, now);
@@ -763,6 +787,7 @@ void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr)
             /* The tickets wait for the next timer pass: the client's first
              * requests, which may be waiting for these keys, go first. */
             a->tickets_due = a->role == SDP_TLS_SERVER && (a->hold || a->installing);
+            a->tickets_at = 0;
             a->hold = a->installing = 0;
         }
     }
