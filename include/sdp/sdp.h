@@ -278,7 +278,9 @@ int sdp_replyv(sdp_socket *s, const struct sdp_msg *req, const struct iovec *iov
 void sdp_release(sdp_socket *s, struct sdp_msg *msg);
 
 /* A file descriptor that polls readable when sdp_recv may have a message
- * or (inline mode) when sdp_process has work: for epoll- or ae-style loops. */
+ * or (inline mode) when sdp_process has work, a timer's deadline included
+ * (retransmissions, handshake retries): for epoll- or ae-style loops, which
+ * need no timer of their own to drive the socket. */
 int sdp_fd(sdp_socket *s);
 
 /* Make sdp_fd read ready once more, for an application that set received
@@ -308,6 +310,8 @@ struct sdp_stats {
      * were copied there first. */
     uint64_t rx_bytes_direct, rx_bytes_copied;
     uint64_t key_updates, peer_key_updates; /* generations we moved to / peers moved to (per engine) */
+    uint64_t hs_dropped;  /* handshake datagrams beyond what a round takes in (the sender retransmits) */
+    uint64_t timer_wakes; /* inline mode: times sdp_fd woke for a deadline, not a packet */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

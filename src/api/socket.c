@@ -616,6 +616,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->mem_used += cs.mem_used;
     st->rpcs_active += cs.rpcs_active;
     st->misdirected += es.misdirected;
+    st->hs_dropped += es.hs_dropped;
+    st->timer_wakes += es.timer_wakes;
     st->rx_bytes_direct += cs.rx_bytes_direct;
     st->rx_bytes_copied += cs.rx_bytes_inplace;
 }
