@@ -283,6 +283,14 @@ void sdp_release(sdp_socket *s, struct sdp_msg *msg);
  * need no timer of their own to drive the socket. */
 int sdp_fd(sdp_socket *s);
 
+/* Inline mode: with on = 1, sdp_send and sdp_reply queue their packets
+ * without running an engine round each (a round is a system call or more);
+ * sdp_cork(s, 0) runs one round that sends everything queued since.  For a
+ * server answering many requests per event-loop iteration: cork, reply to
+ * all, uncork.  Timers and other rounds (sdp_process, sdp_recv) still run
+ * and send what is queued.  No effect in threaded mode.  Errors: SDP_EINVAL. */
+int sdp_cork(sdp_socket *s, int on);
+
 /* Make sdp_fd read ready once more, for an application that set received
  * messages aside and wants its event loop to come back for them.  Inline
  * mode: call it from the thread that drives the socket. */
