@@ -545,7 +545,11 @@ void sdp_close(sdp_socket *s)
     for (unsigned i = 0; s->eng && i < s->n; i++)
         if (s->eng[i])
             sdp_engine_stop(s->eng[i]);
-    /* Undelivered messages' buffers belong to the cores, freed with them. */
+    /* Messages nobody received (the closing round may take some in) hold
+     * pool blocks the engines do not track: hand them back first. */
+    struct sdp_msg m;
+    while (s->eng && sdp_api_queue_pop(s, &m))
+        sdp_release(s, &m);
     for (unsigned i = 0; s->eng && i < s->n; i++)
         sdp_engine_free(s->eng[i]);
     free(s->eng);
