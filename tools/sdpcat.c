@@ -75,7 +75,7 @@ static void usage(FILE *f)
             "  --count N           (server) exit after N requests\n"
             "  --timeout MS        (client) give up after MS milliseconds (default 10000)\n"
             "  --engines N         engine threads (default 0: inline mode)\n"
-            "  --mtu BYTES         path MTU towards peers (default 1500; 9000 for jumbo frames)\n"
+            "  --mtu BYTES         path MTU towards peers (default: the route's, at most 9000)\n"
             "  -v                  one line per message on stderr\n"
             "  --stats             print counters as JSON on stderr at exit\n"
             "  --kernel-crypto M   record crypto in the sdp_kshim kernel module: 'require' (fail when\n"

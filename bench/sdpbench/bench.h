@@ -57,6 +57,7 @@ struct results {
     struct cell pois_load[MAXT];     /* v: offered/s, completed/s, overflow, achieved Gbps */
     struct cell incast[MAXT];
     struct cell hs[MAXT];            /* v: P50 us, P99 us, count */
+    struct cell first[MAXT];         /* v: full P50 us, resumed P50 us (NaN: n/a), count */
     double evp_gbps;                 /* single-core AES-128-GCM at 16 KB, this run */
     double pois_rate, pois_mean; /* offered RPC/s; mean request bytes */
     double elapsed_s;

@@ -149,8 +149,18 @@ static void do_bulk(const struct opts *o, struct results *r, struct endpoint *ep
     for (int bi = 0; bi < NBULK; bi++) {
         for (int ti = 0; ti < r->nt; ti++) {
             struct cell *c = &r->bulk[ti][bi];
-            if (r->status[ti][0] || c->state == CELL_FAIL)
+            if (r->status[ti][0] || c->state == CELL_FAIL || c->state == CELL_NA)
                 continue;
+            size_t wmax = r->t[ti]->window_bytes_max;
+            if (wmax && (size_t)o->window * o->bulk_sizes[bi] > wmax) {
+                char why[160];
+                snprintf(why, sizeof(why),
+                         "no flow control: %d x %zu B outstanding overrun the receiver's %zu B socket buffer, "
+                         "and nothing recovers the lost datagrams",
+                         o->window, o->bulk_sizes[bi], wmax);
+                set_na(c, why);
+                continue;
+            }
             progress("bulk %-8s %8zu B x %d   rep %d/%d", r->t[ti]->name, o->bulk_sizes[bi], o->window, rep + 1,
                      o->reps);
             struct load l = base_load(o, (uint64_t)rep + 1);
@@ -352,6 +362,7 @@ static void do_handshakes(const struct opts *o, struct results *r, struct endpoi
             continue;
         if (!r->t[ti]->handshake) {
             set_na(c, r->t[ti]->no_handshake ? r->t[ti]->no_handshake : "n/a");
+            set_na(&r->first[ti], c->note);
             continue;
         }
         progress("handshake %-8s", r->t[ti]->name);
@@ -367,6 +378,29 @@ static void do_handshakes(const struct opts *o, struct results *r, struct endpoi
             c->v[1] = samples_pct(&s, 99);
         }
         samples_free(&s);
+        /* First response on a new connection, full and resumed. */
+        struct cell *fc = &r->first[ti];
+        for (int resumed = 0; resumed < 2; resumed++) {
+            struct samples f = {0};
+            progress("first RPC %-8s%s", r->t[ti]->name, resumed ? " (resumed)" : "");
+            int rc = run_first_rpcs(&ep[ti], resumed, 203, 0.25 * o->scale + 0.1, &f, why, sizeof(why));
+            if (rc < 0 || (resumed == 0 && rc > 0)) {
+                if (rc > 0)
+                    set_na(fc, why);
+                else
+                    set_fail(fc, resumed ? "resumed: see the error below" : f.n ? why : "no first response");
+                if (resumed)
+                    snprintf(fc->note, sizeof(fc->note), "resumed: %s", why);
+                samples_free(&f);
+                break;
+            }
+            fc->state = CELL_OK;
+            fc->reps = 1;
+            fc->v[resumed] = rc == 0 && f.n ? samples_pct(&f, 50) : NAN;
+            if (resumed == 0)
+                fc->v[2] = (double)f.n;
+            samples_free(&f);
+        }
     }
 }
 

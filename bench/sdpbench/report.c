@@ -52,7 +52,9 @@ static void fmt_num(char *b, size_t n, double v)
 static void fmt_cell(char *b, size_t n, const struct cell *c, const struct cell *ref, int k, int *note,
                      char notes[][320], const char *rowname, const char *colname)
 {
-    if (c->state == CELL_OK) {
+    if (c->state == CELL_OK && isnan(c->v[k])) {
+        snprintf(b, n, "-");
+    } else if (c->state == CELL_OK) {
         char v[32];
         fmt_num(v, sizeof(v), c->v[k]);
         if (ref && ref->state == CELL_OK && ref->v[k] > 0 && !isnan(c->v[k]))
@@ -277,6 +279,11 @@ void report_text(FILE *f, const struct opts *o, struct results *r)
         static const char *const vn[] = {"P50 us", "P99 us", "count"};
         static const int vi[] = {0, 1, 2};
         row_table(f, r, "== Connection setup: TCP connect; TLS: connect + full TLS 1.3 handshake ==", 3, vn, vi, r->hs, 4);
+        static const char *const fn[] = {"full P50 us", "resumed P50 us", "count"};
+        static const int fi[] = {0, 1, 2};
+        row_table(f, r,
+                  "== First response on a new connection (64 B RPC): full = first contact; resumed = sdp 0-RTT ==",
+                  3, fn, fi, r->first, 4);
     }
     struct target t[16];
     int nt = targets(o, r, t);
@@ -420,6 +427,12 @@ void report_json(FILE *f, const struct opts *o, struct results *r)
     for (int t = 0; r->ran_hs && t < r->nt; t++) {
         fprintf(f, "%s\n  ", t ? "," : "");
         jcell(f, r, t, &r->hs[t], 3, hn, bi);
+    }
+    static const char *const fjn[] = {"full_p50_us", "resumed_p50_us", "count"};
+    fprintf(f, "],\n \"first_response\": [");
+    for (int t = 0; r->ran_hs && t < r->nt; t++) {
+        fprintf(f, "%s\n  ", t ? "," : "");
+        jcell(f, r, t, &r->first[t], 3, fjn, bi);
     }
     fprintf(f, "],\n \"targets\": [");
     struct target tg[16];

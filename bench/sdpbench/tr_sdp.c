@@ -95,7 +95,7 @@ static struct tr_server *server_start(enum sdp_cipher cipher, const char *host, 
     }
     /* The AES server also answers handshakes, with an ephemeral P-256
      * certificate like the TLS baseline's. */
-    struct sdp_tls_options to = {.ephemeral_cert = 1};
+    struct sdp_tls_options to = {.ephemeral_cert = 1, .early_data = 1};
     int rc = cipher == SDP_CIPHER_NULL_INSECURE ? 0 : sdp_set_tls(sv->s, &to);
     if (rc != 0) {
         snprintf(err, n, "sdp_set_tls: %s", sdp_strerror(rc));
@@ -266,6 +266,70 @@ static void sdp_bench_close(struct tr_conn *tc)
     free(c);
 }
 
+/* One request from client socket s to peer, sent at t0: *keys_us when the
+ * client held keys (a full handshake's end), *resp_us when the response
+ * was in.  0, or -1 with err. */
+static int first_exchange(sdp_socket *s, const struct sockaddr_in *peer, double *keys_us, double *resp_us, char *err,
+                          size_t n)
+{
+    uint8_t h[MSG_HDR];
+    struct iovec iov[2];
+    int cnt = msg_iov(iov, h, MSG_HDR, MAGIC_REQ, MSG_HDR, 1, 0);
+    struct sdp_stats st0 = {0}, st = {0};
+    sdp_get_stats(s, &st0);
+    double t0 = now_s();
+    int rc = sdp_sendv(s, (const struct sockaddr *)peer, sizeof(*peer), iov, cnt, 1, NULL);
+    if (rc != 0) {
+        snprintf(err, n, "sdp_sendv: %s", sdp_strerror(rc));
+        return -1;
+    }
+    int got = 0;
+    *keys_us = *resp_us = -1;
+    while (!got && now_s() - t0 < 5) {
+        struct sdp_msg m;
+        if (keys_us && *keys_us < 0) {
+            sdp_get_stats(s, &st);
+            if (st.handshakes_done > st0.handshakes_done)
+                *keys_us = (now_s() - t0) * 1e6;
+            if (st.handshakes_failed > st0.handshakes_failed) {
+                snprintf(err, n, "handshake failed");
+                return -1;
+            }
+        }
+        if (sdp_recv(s, &m, *keys_us < 0 ? 0 : 1) != 0) {
+            if (*keys_us < 0)
+                sdp_process(s, 1);
+            continue;
+        }
+        got = 1;
+        *resp_us = (now_s() - t0) * 1e6;
+        if (m.kind != SDP_MSG_RESPONSE) {
+            snprintf(err, n, "first RPC failed: %s", sdp_strerror(m.error));
+            got = -1;
+        }
+        sdp_release(s, &m);
+    }
+    if (got == 0)
+        snprintf(err, n, "no response within 5 s");
+    if (got == 1 && *keys_us < 0)
+        *keys_us = *resp_us; /* the keys were there by the response at the latest */
+    return got == 1 ? 0 : -1;
+}
+
+static int client_socket(int early, sdp_socket **out, char *err, size_t n)
+{
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    struct sdp_config cfg;
+    sdp_config_default(&cfg);
+    int rc = sdp_open((struct sockaddr *)&any, sizeof(any), &cfg, out);
+    struct sdp_tls_options to = {.insecure = 1, .early_data = early};
+    if (rc == 0 && (rc = sdp_set_tls(*out, &to)) != 0)
+        sdp_close(*out);
+    if (rc != 0)
+        snprintf(err, n, "sdp client: %s", sdp_strerror(rc));
+    return rc ? -1 : 0;
+}
+
 /* A fresh client socket's handshake with the server: from sdp_send of the
  * first request until the client holds keys (the point where the request
  * leaves), like the TLS row's connect + handshake until the client has the
@@ -274,52 +338,72 @@ static void sdp_bench_close(struct tr_conn *tc)
  * (it is made fresh each run). */
 static int sdp_handshake(const char *host, uint16_t port, double *us, char *err, size_t n)
 {
-    struct sockaddr_in peer, any = {.sin_family = AF_INET};
+    struct sockaddr_in peer;
     if (addr4(host, port, &peer) != 0) {
         snprintf(err, n, "bad address %s", host);
         return -1;
     }
-    struct sdp_config cfg;
-    sdp_config_default(&cfg);
     sdp_socket *s;
-    int rc = sdp_open((struct sockaddr *)&any, sizeof(any), &cfg, &s);
-    struct sdp_tls_options to = {.insecure = 1};
-    if (rc == 0 && (rc = sdp_set_tls(s, &to)) != 0)
-        sdp_close(s);
-    if (rc != 0) {
-        snprintf(err, n, "sdp client: %s", sdp_strerror(rc));
+    if (client_socket(0, &s, err, n) != 0)
+        return -1;
+    double resp;
+    int rc = first_exchange(s, &peer, us, &resp, err, n);
+    sdp_close(s);
+    return rc;
+}
+
+/* Time to the first response.  Full: a fresh socket (first contact, retry
+ * included).  Resumed: one socket that closes its session before each
+ * measurement and comes back with a ticket: 0-RTT, the request rides with
+ * the ClientHello. */
+static int sdp_first_rpc(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n)
+{
+    static sdp_socket *rs;
+    static uint16_t rs_port;
+    struct sockaddr_in peer;
+    double keys;
+    if (addr4(host, port, &peer) != 0) {
+        snprintf(err, n, "bad address %s", host);
         return -1;
     }
-    uint8_t h[MSG_HDR];
-    struct iovec iov[2];
-    int cnt = msg_iov(iov, h, MSG_HDR, MAGIC_REQ, MSG_HDR, 1, 0);
-    double t0 = now_s();
-    rc = sdp_sendv(s, (struct sockaddr *)&peer, sizeof(peer), iov, cnt, 1, NULL);
-    struct sdp_stats st = {0};
-    while (rc == 0 && st.handshakes_done == 0 && st.handshakes_failed == 0 && now_s() - t0 < 5) {
-        sdp_process(s, 1);
-        sdp_get_stats(s, &st);
+    if (!resumed) {
+        sdp_socket *s;
+        if (client_socket(0, &s, err, n) != 0)
+            return -1;
+        int rc = first_exchange(s, &peer, &keys, us, err, n);
+        sdp_close(s);
+        return rc;
     }
-    *us = (now_s() - t0) * 1e6;
-    /* The session must work: the first request's response comes back. */
-    struct sdp_msg m;
-    int ok = rc == 0 && st.handshakes_done == 1;
-    if (ok) {
-        ok = 0;
-        for (int i = 0; i < 200 && !ok; i++) {
-            if (sdp_recv(s, &m, 10) != 0)
-                continue;
-            ok = m.kind == SDP_MSG_RESPONSE;
-            if (!ok)
-                snprintf(err, n, "first RPC after the handshake failed: %s", sdp_strerror(m.error));
-            sdp_release(s, &m);
-            break;
-        }
-    } else {
-        snprintf(err, n, "handshake did not complete: %s", rc ? sdp_strerror(rc) : "failed or timed out");
+    if (rs && rs_port != port) {
+        sdp_close(rs);
+        rs = NULL;
     }
-    sdp_close(s);
-    return ok ? 0 : -1;
+    if (!rs) {
+        if (client_socket(1, &rs, err, n) != 0)
+            return -1;
+        rs_port = port;
+        if (first_exchange(rs, &peer, &keys, us, err, n) != 0) /* the first ticket */
+            return -1;
+    }
+    for (int i = 0; i < 20; i++)
+        sdp_process(rs, 1); /* the last handshake's ticket arrives */
+    sdp_peer_close(rs, (const struct sockaddr *)&peer, sizeof(peer));
+    for (struct sdp_msg m; sdp_recv(rs, &m, 0) == 0;)
+        sdp_release(rs, &m);
+    struct sdp_stats st0, st;
+    sdp_get_stats(rs, &st0);
+    if (first_exchange(rs, &peer, &keys, us, err, n) != 0)
+        return -1;
+    sdp_get_stats(rs, &st);
+    if (st.early_sent == st0.early_sent) {
+        snprintf(err, n, "no 0-RTT: the resumption did not offer early data");
+        return -1;
+    }
+    if (st.early_resent != st0.early_resent) {
+        snprintf(err, n, "the server refused 0-RTT");
+        return -1;
+    }
+    return 0;
 }
 
 const struct transport tr_sdp = {
@@ -333,6 +417,7 @@ const struct transport tr_sdp = {
     .poll = sdp_bench_poll,
     .close = sdp_bench_close,
     .handshake = sdp_handshake,
+    .first_rpc = sdp_first_rpc,
 };
 
 const struct transport tr_sdp_null = {

@@ -362,4 +362,5 @@ const struct transport tr_udp = {
     .poll = udp_poll,
     .close = udp_close,
     .no_handshake = "n/a: connectionless",
+    .window_bytes_max = SOCKBUF,
 };

@@ -54,6 +54,17 @@ struct transport {
      * time in *us, then teardown; NULL when there is nothing to time. */
     int (*handshake)(const char *host, uint16_t port, double *us, char *err, size_t n);
     const char *no_handshake; /* what to print instead, when handshake is NULL */
+    /* Optional: from connecting to a response to one 64 B request, in *us.
+     * resumed: back to a server talked to before, by the transport's
+     * fastest way (sdp: 0-RTT); -1 with err when it cannot.  NULL: measured
+     * through connect, send, poll and close when the transport has
+     * connections worth timing (stream transports), else n/a. */
+    int (*first_rpc)(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n);
+    /* A transport without flow control (raw UDP): the most request bytes a
+     * window may hold outstanding, its receiver's socket buffer; a bulk
+     * cell asking for more is reported n/a, as it can only overrun the
+     * buffer and lose datagrams nothing recovers.  0: no limit. */
+    size_t window_bytes_max;
 };
 
 /* Common head of every transport's connection. */

@@ -324,6 +324,49 @@ int run_incast(const struct endpoint *e, int clients, int cpu, const struct load
     return rc;
 }
 
+/* connect, one 64 B RPC, close: for transports without first_rpc. */
+static int first_rpc_generic(const struct transport *t, const char *host, uint16_t port, double *us, char *why,
+                             size_t n)
+{
+    double t0 = now_s();
+    struct tr_conn *c = t->connect(host, port, why, n);
+    if (!c)
+        return -1;
+    int rc = t->send(c, 64, 64, 7);
+    struct tr_done d;
+    int got = 0;
+    while (rc == 0 && got == 0 && now_s() - t0 < 5)
+        if ((got = t->poll(c, &d, 1, 1000)) < 0)
+            rc = -1;
+    *us = (now_s() - t0) * 1e6;
+    if (rc != 0 || got != 1 || !d.ok)
+        snprintf(why, n, "%s", rc ? c->err : got ? "wrong response" : "no response within 5 s");
+    int ok = rc == 0 && got == 1 && d.ok;
+    t->close(c);
+    return ok ? 0 : -1;
+}
+
+int run_first_rpcs(const struct endpoint *e, int resumed, int count, double max_s, struct samples *us, char *why,
+                   size_t n)
+{
+    if (!e->t->first_rpc && (!e->t->handshake || resumed)) {
+        snprintf(why, n, "%s", !e->t->handshake ? (e->t->no_handshake ? e->t->no_handshake : "n/a")
+                                                  : "n/a: this baseline makes full handshakes only");
+        return 1;
+    }
+    double t0 = now_s();
+    for (int i = 0; i < count && (i < 8 || now_s() - t0 < max_s); i++) {
+        double t;
+        int rc = e->t->first_rpc ? e->t->first_rpc(e->host, e->port, resumed, &t, why, n)
+                                 : first_rpc_generic(e->t, e->host, e->port, &t, why, n);
+        if (rc != 0)
+            return -1;
+        if (i >= 3)
+            samples_add(us, t, 0);
+    }
+    return 0;
+}
+
 int run_handshakes(const struct endpoint *e, int count, double max_s, struct samples *us, char *why, size_t n)
 {
     double t0 = now_s();

@@ -68,5 +68,10 @@ int run_incast(const struct endpoint *e, int clients, int cpu, const struct load
 
 /* count connection setups (capped at max_s seconds); us gets each one's time. */
 int run_handshakes(const struct endpoint *e, int count, double max_s, struct samples *us, char *why, size_t n);
+/* Time to the first response of a new connection (transport.first_rpc, or
+ * connect + one 64 B RPC + close); resumed as in transport.first_rpc.
+ * 1 when the transport has nothing to measure (why says so). */
+int run_first_rpcs(const struct endpoint *e, int resumed, int count, double max_s, struct samples *us, char *why,
+                   size_t n);
 
 #endif

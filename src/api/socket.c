@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
@@ -31,12 +32,17 @@
 #include "engine/steer.h"
 #include "sdp/sdp.h"
 
+#define MTU_AUTO_MAX 9000u    /* jumbo frames; engines hand datagrams of up to 9,216 bytes to each other */
+#define MTU_FALLBACK 1500u
+#define GRANT_WINDOW 400000u  /* bytes in flight per message beyond what arrived */
+#define MAX_INCOMING 2000000u /* ... and for all messages an engine receives */
+
 void sdp_config_default(struct sdp_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->engines = 0;
     cfg->cipher = SDP_CIPHER_AES128GCM;
-    cfg->mtu = 1500;
+    cfg->mtu = 0; /* the route's, at most MTU_AUTO_MAX */
     cfg->max_message = 64u << 20;
     cfg->max_peers = 1024;
     cfg->max_rpcs = 16384;
@@ -48,7 +54,7 @@ void sdp_config_default(struct sdp_config *cfg)
 
 static int check_config(const struct sdp_config *c)
 {
-    if (c->engines > SDP_STEER_MAX_ENGINES || c->mtu < 1280 || c->mtu > 65535 || c->max_peers == 0 ||
+    if (c->engines > SDP_STEER_MAX_ENGINES || (c->mtu != 0 && c->mtu < 1280) || c->mtu > 65535 || c->max_peers == 0 ||
         c->max_rpcs == 0 || c->max_message == 0 || c->rpc_timeout_ms == 0 || c->busy_poll_us > 1000000)
         return SDP_EINVAL;
     if (c->cipher == SDP_CIPHER_NULL_INSECURE && !c->allow_insecure)
@@ -151,6 +157,7 @@ static void deliver(void *ctx, struct sdp_engine *e, const struct sdp_core_event
     m.priv_engine = sdp_engine_index(e);
     m.priv_peer = ev->peer;
     m.priv_session = ev->session;
+    m.early = ev->early;
     pthread_mutex_lock(&s->peers_lock);
     if (ev->peer < s->npeers) {
         memcpy(&m.peer, s->peers[ev->peer].addr.bytes, s->peers[ev->peer].addr.len);
@@ -204,6 +211,29 @@ static void unlock_all(sdp_socket *s)
         sdp_engine_unlock(s->eng[i]);
 }
 
+/* mtu 0: the MTU the kernel knows for the route towards a (IP_MTU of a
+ * connected UDP socket: the device's, or a path MTU it learnt), so that a
+ * loopback or jumbo-frame path is not cut into 1,500-byte datagrams, each
+ * of which costs both ends a header, a lookup and an AEAD call. */
+static uint32_t route_mtu(const struct sdp_core_addr *a)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, a->bytes, a->len < sizeof(ss) ? a->len : sizeof(ss));
+    int v6 = ss.ss_family == AF_INET6;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int mtu = 0;
+    socklen_t ml = sizeof(mtu);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, (socklen_t)a->len) == 0 &&
+        getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &ml) != 0)
+        mtu = 0;
+    if (fd >= 0)
+        close(fd);
+    if (mtu < 1280)
+        return MTU_FALLBACK;
+    return (uint32_t)mtu < MTU_AUTO_MAX ? (uint32_t)mtu : MTU_AUTO_MAX;
+}
+
 static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct sdp_core_addr *a,
                      enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)
 {
@@ -212,7 +242,7 @@ static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct s
     pc->suite = (enum sdp_suite)cipher;
     memcpy(pc->tx_secret, tx, SDP_SECRET_LEN);
     memcpy(pc->rx_secret, rx, SDP_SECRET_LEN);
-    pc->mtu = s->cfg.mtu;
+    pc->mtu = s->cfg.mtu ? s->cfg.mtu : route_mtu(a);
     pc->ip_hdr_len = s->family == AF_INET6 ? 40 : 20;
     pc->aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
 }
@@ -332,16 +362,140 @@ int sdp_api_peer_set_keys(sdp_socket *s, const struct sdp_core_addr *a, enum sdp
     return idx;
 }
 
+int sdp_api_peer_set_early(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                           const uint8_t *tx, const uint8_t *rx, const uint8_t *early, uint64_t next_id)
+{
+    int client = tx == NULL;
+    uint8_t *ph = NULL;
+    if (client) {
+        /* Placeholders nobody knows: the core refuses to use them anyway. */
+        if (!(ph = sdp_keymem_alloc(2 * SDP_SECRET_LEN)))
+            return SDP_ENOMEM;
+        sdp_random_bytes(ph, 2 * SDP_SECRET_LEN);
+        tx = ph;
+        rx = ph + SDP_SECRET_LEN;
+    }
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, a), rc = 0;
+    peer_cfg(s, &pc, a, cipher, tx, rx);
+    pc.keys_pending = (uint8_t)client;
+    if (idx >= 0) {
+        for (unsigned i = 0; i < s->n && rc == 0; i++)
+            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
+    } else if (s->npeers >= s->cfg.max_peers) {
+        rc = SDP_ELIMIT;
+    } else {
+        for (unsigned i = 0; i < s->n && rc == 0; i++) {
+            uint32_t got;
+            rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), &pc, &got);
+            if (rc == 0 && got != s->npeers)
+                rc = SDP_EINVAL;
+        }
+        if (rc == 0) {
+            idx = (int)s->npeers;
+            struct api_peer *p = &s->peers[idx];
+            memset(p, 0, sizeof(*p));
+            p->addr = *a;
+            atomic_store(&p->next_id, next_id > 2 ? next_id : 2);
+            uint32_t h = addr_hash(a) & s->peer_hmask;
+            p->hnext = s->peer_hash[h];
+            s->peer_hash[h] = idx;
+            s->npeers++;
+        }
+    }
+    for (unsigned i = 0; i < s->n && rc == 0; i++)
+        rc = sdp_core_peer_set_early(sdp_engine_core(s->eng[i]), (uint32_t)idx, (enum sdp_suite)cipher, early,
+                                     client ? SDP_CORE_KEY_TX : SDP_CORE_KEY_RX);
+    if (rc == 0)
+        atomic_store(&s->peers[idx].keys, client ? API_KEYS_EARLY : API_KEYS_READY);
+    else if (idx >= 0)
+        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING); /* no early keys everywhere: send nothing early */
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_wipe(&pc, sizeof(pc));
+    sdp_keymem_free(ph);
+    return rc ? rc : idx;
+}
+
+int sdp_peer_close(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sdp_core_addr a;
+    if (!s || !peer || sdp_engine_addr(peer, peer_len, &a) != 0)
+        return SDP_EINVAL;
+    uint8_t *ph = sdp_keymem_alloc(2 * SDP_SECRET_LEN);
+    if (!ph)
+        return SDP_ENOMEM;
+    sdp_random_bytes(ph, 2 * SDP_SECRET_LEN);
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, &a), rc = idx >= 0 ? 0 : SDP_EINVAL;
+    if (rc == 0) {
+        /* A pending session in its place: placeholders nobody knows, used
+         * for nothing; the peer slot and its id counter stay. */
+        peer_cfg(s, &pc, &a, s->cfg.cipher, ph, ph + SDP_SECRET_LEN);
+        pc.keys_pending = 1;
+        for (unsigned i = 0; i < s->n && rc == 0; i++)
+            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
+        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING);
+        sdp_keymem_wipe(&pc, sizeof(pc));
+    }
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_free(ph);
+    for (unsigned i = 0; rc == 0 && i < s->n; i++)
+        sdp_api_kick(s, s->eng[i]); /* the failed RPCs' events go out */
+    return rc;
+}
+
+int sdp_api_peer_complete(sdp_socket *s, int idx, enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)
+{
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    peer_cfg(s, &pc, &s->peers[idx].addr, cipher, tx, rx);
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && rc == 0; i++) {
+        struct sdp_core *c = sdp_engine_core(s->eng[i]);
+        rc = sdp_core_peer_install(c, (uint32_t)idx, &pc);
+        if (rc == SDP_EINVAL) /* not pending there (cannot normally happen): start over */
+            rc = sdp_core_peer_replace(c, (uint32_t)idx, &pc);
+        if (rc == 0)
+            sdp_core_peer_drop_early(c, (uint32_t)idx);
+    }
+    if (rc == 0)
+        atomic_store(&s->peers[idx].keys, API_KEYS_READY);
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_wipe(&pc, sizeof(pc));
+    return rc ? rc : idx;
+}
+
+void sdp_api_peer_drop_early(sdp_socket *s, int idx)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        sdp_engine_lock(s->eng[i]);
+        sdp_core_peer_drop_early(sdp_engine_core(s->eng[i]), (uint32_t)idx);
+        sdp_engine_unlock(s->eng[i]);
+    }
+}
+
 /* An engine met an unknown source address (its lock held). */
 static int on_unknown_peer(void *ctx, struct sdp_engine *e, const struct sdp_core_addr *a)
 {
     sdp_socket *s = ctx;
-    if (!s->dflt)
+    /* An address we are handshaking with gets its keys from the handshake:
+     * its packets that overtook them wait for those (engine.c). */
+    if (!s->dflt || sdp_api_hs_busy(s, a))
         return SDP_ENOKEY;
     /* Taking every lock in order needs ours released first. */
     sdp_engine_unlock(e);
     int rc = sdp_api_peer_get(s, a);
     sdp_engine_lock(e);
+    if (rc >= 0 && atomic_load(&s->peers[rc].keys) != API_KEYS_READY)
+        return SDP_ENOKEY; /* a session whose keys are still to come */
     return rc < 0 ? rc : 0;
 }
 
@@ -474,7 +628,14 @@ int sdp_open(const struct sockaddr *addr, socklen_t addr_len, const struct sdp_c
         ec.core.peer_mem_limit = c.mem_limit;
         ec.core.max_msg_len = c.max_message;
         ec.core.unsched_bytes = c.unsched_bytes;
-        ec.core.grant_window = c.unsched_bytes;
+        /* A grant must cover the hosts' round trip, not only the wire's:
+         * a wake-up and a batch of decryption take tens to hundreds of
+         * microseconds (with Homa's 60 KB, bulk senders sat idle waiting for
+         * grants).  Each grant costs its sender a wake-up and an AEAD open,
+         * so they come in half-window steps.  docs/BENCHMARKS.md. */
+        ec.core.grant_window = c.unsched_bytes > GRANT_WINDOW ? c.unsched_bytes : GRANT_WINDOW;
+        ec.core.grant_increment = ec.core.grant_window / 2;
+        ec.core.max_incoming = MAX_INCOMING > ec.core.grant_window ? MAX_INCOMING : ec.core.grant_window;
         ec.core.timeout_ticks = c.rpc_timeout_ms * 1000000ull / ec.core.tick_ns;
         /* Every engine seals under the peer's same keys: each takes its
          * share of the update threshold (docs/PROTOCOL.md 7.3). */
@@ -608,6 +769,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->key_updates += cs.key_updates;
     st->peer_key_updates += cs.rx_key_updates;
     st->resends_sent += cs.resends_sent;
+    st->early_received += cs.early_delivered;
+    st->keyless_retried += es.keyless_retried;
     st->drops_total += cs.drops_total;
     st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];
     st->drops_auth += cs.drops[SDP_DROP_CTL_AUTH] + cs.drops[SDP_DROP_REC_AUTH];

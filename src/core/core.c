@@ -195,6 +195,7 @@ int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, co
     if (rc != 0)
         return rc;
     p->keys.keep_tx_prev = (uint8_t)(c->cfg.plain_records != 0);
+    p->keys_pending = pc->keys_pending != 0;
     p->addr = pc->addr;
     p->idx = idx;
     p->in_use = 1;
@@ -203,6 +204,10 @@ int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, co
     p->session = c->sessions;
     p->mtu = pc->mtu;
     p->max_payload = pc->mtu - pc->ip_hdr_len - 8 - SDP_DATA_HDR_LEN;
+    /* A datagram must fit one segment (loopback's MTU is 64 KiB): a bigger
+     * one could never be built, and the message would stall. */
+    if (p->max_payload > c->cfg.gso_max - SDP_DATA_HDR_LEN)
+        p->max_payload = (uint32_t)(c->cfg.gso_max - SDP_DATA_HDR_LEN);
     p->next_id = 2;
     memset(c->replay_bits + (size_t)idx * c->replay_words, 0, (size_t)c->replay_words * sizeof(uint64_t));
     sdp_replay_init(&p->replay, c->replay_bits + (size_t)idx * c->replay_words, c->replay_words);
@@ -400,7 +405,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
     int early = (flags & SDP_CORE_SEND_EARLY) != 0;
-    if (early && !p->keys.early_tx.prov)
+    if ((early && !p->keys.early_tx.prov) || (!early && p->keys_pending))
         return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)
@@ -451,6 +456,8 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     if (!r || r->state != SDP_RPC_SRV_SERVICE)
         return SDP_EUNKNOWN;
     struct sdp_peer *p = &c->peers[peer];
+    if (p->keys_pending)
+        return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;

@@ -98,6 +98,13 @@ struct sdp_core_peer_cfg {
     uint32_t mtu;
     uint32_t ip_hdr_len;
     unsigned aead_flags;         /* SDP_AEAD_ALLOW_INSECURE for the null suite */
+    /* The session's keys are not agreed yet (a 0-RTT client, or one whose
+     * session was closed): the secrets are placeholders (random, so that a
+     * bug can never seal under a known key).  Until sdp_core_peer_install
+     * the peer sends only 0-RTT requests, sends no control packets, and
+     * every packet from it is refused with SDP_ENOKEY (the caller may keep
+     * it for after the install). */
+    uint8_t keys_pending;
 };
 int sdp_core_peer_add(struct sdp_core *core, const struct sdp_core_peer_cfg *pc, uint32_t *peer);
 
@@ -147,6 +154,17 @@ int sdp_core_peer_set_early(struct sdp_core *core, uint32_t peer, enum sdp_suite
  * messages already authenticated finish under the key, then it is wiped.
  * Early requests already sent keep their sealed bytes.  SDP_EINVAL (peer). */
 int sdp_core_peer_drop_early(struct sdp_core *core, uint32_t peer);
+/* The keys of a peer added with keys_pending are agreed: generation 0
+ * from pc's secrets (pc's suite must be the peer's), keeping its RPCs, its
+ * 0-RTT keys and everything else of the session.  Errors: SDP_EINVAL (peer,
+ * not pending, suite), SDP_ENOMEM, SDP_ECRYPTO (the peer stays pending). */
+int sdp_core_peer_install(struct sdp_core *core, uint32_t peer, const struct sdp_core_peer_cfg *pc);
+/* Forget our 0-RTT request id to peer without an event (the server refused
+ * 0-RTT: the caller sends it again under the 1-RTT keys, same id, which no
+ * key has sealed before).  SDP_EUNKNOWN when there is no such early
+ * request (it finished or failed meanwhile: its event was or will be
+ * delivered), SDP_EINVAL (peer). */
+int sdp_core_forget_request(struct sdp_core *core, uint32_t peer, uint64_t id);
 
 /* Start an RPC: copies and seals data now (the core never re-seals).
  * *rpc_id receives the client id (even).  cookie comes back in the
@@ -163,7 +181,12 @@ int sdp_core_send_response(struct sdp_core *core, uint32_t peer, uint64_t rpc_id
 
 /* Feed one received datagram.  Returns 0 when it was used, or the negative
  * reason it was dropped (SDP_EPROTO, SDP_EBADMSG, SDP_EREPLAY, SDP_ELIMIT,
- * SDP_ENOMEM, SDP_EUNKNOWN ...); every drop is counted by reason. */
+ * SDP_ENOMEM, SDP_EUNKNOWN ...); every drop is counted by reason.
+ * SDP_ENOKEY: no keys open it yet (no such peer, a pending session, the
+ * first packet of a new message that opens under none of the peer's keys,
+ * or 0-RTT data without an open early key); nothing of it was kept, and
+ * the caller may feed it again once a handshake with the peer is through
+ * (the peer's new session may be what sealed it). */
 int sdp_core_input(struct sdp_core *core, const struct sdp_core_addr *from, const uint8_t *pkt,
                    size_t len, uint64_t now);
 
@@ -185,9 +208,24 @@ struct sdp_core_seg_desc {
     uint64_t msg_id;
     uint32_t msg_len, wire_off;
     uint16_t rec_size;
+    /* sdp_core_output_gather only, else NULL: the DATA payloads (see there). */
+    const uint8_t *payload;
 };
 int sdp_core_output(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap,
                     struct sdp_core_seg_desc *desc);
+/* The same without copying a big segment's payloads: a DATA segment of at
+ * least gather_min payload bytes comes as its npkts headers back to back in
+ * buf (SDP_DATA_HDR_LEN each) and desc->payload, the packets' payloads one
+ * after the other in the message's sealed wire bytes (each seg_size -
+ * SDP_DATA_HDR_LEN bytes, the last one the rest).  desc->payload stays
+ * valid until the next call into the core, which may free those bytes:
+ * send them before.  Everything else comes whole in buf, payload NULL.
+ * Returns the segment's bytes on the wire, as sdp_core_output does. */
+int sdp_core_output_gather(struct sdp_core *core, uint64_t now, uint8_t *buf, size_t cap, size_t gather_min,
+                           struct sdp_core_seg_desc *desc);
+/* Copy a gathered segment of n bytes into buf as whole packets, as
+ * sdp_core_output would have written it (buf must hold n bytes). */
+void sdp_core_seg_flatten(uint8_t *buf, const struct sdp_core_seg_desc *desc, size_t n);
 
 /* Timer: the absolute time of the next deadline (UINT64_MAX for none),
  * and the call to make once it has passed. */

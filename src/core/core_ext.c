@@ -65,11 +65,17 @@ int sdp_core_send_response_iov(struct sdp_core *c, uint32_t peer, uint64_t rpc_i
     return sdp_core_send_response_v(c, peer, rpc_id, iov, iovcnt, (size_t)len, now);
 }
 
+int sdp_core_peer_ready(const struct sdp_core *c, const struct sdp_core_addr *addr)
+{
+    const struct sdp_peer *p = sdp_core_peer_find(c, addr);
+    return p && !p->keys_pending;
+}
+
 const struct sdp_aead_key *sdp_core_peer_rx_key(const struct sdp_core *c, const struct sdp_core_addr *addr,
                                                 unsigned phase)
 {
     const struct sdp_peer *p = sdp_core_peer_find(c, addr);
-    if (!p)
+    if (!p || p->keys_pending)
         return NULL;
     /* The most likely generation held for this phase; never derives one. */
     uint32_t gens[3];

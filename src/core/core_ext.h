@@ -33,6 +33,10 @@ int sdp_core_send_response_iov(struct sdp_core *core, uint32_t peer, uint64_t rp
  * sends them, so servers free those RPCs at once instead of by timeout). */
 void sdp_core_flush_acks(struct sdp_core *core);
 
+/* 1 when a peer with agreed keys has address addr (its packets can be
+ * opened), else 0. */
+int sdp_core_peer_ready(const struct sdp_core *core, const struct sdp_core_addr *addr);
+
 /* The key object that opens records from the peer at addr sealed under the
  * key phase bit `phase` (SDP_F_KEY_PHASE of the header), or NULL: lets an
  * engine open a burst's records in one batch before the core reads them. */

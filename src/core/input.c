@@ -92,10 +92,10 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     int is_req = (mid & 1) == 0, created = 0;
     /* 0-RTT data: requests only, phase 0, and only while the early key
      * accepts new messages (those it already opened may finish). */
-    if ((kf & SDP_F_EARLY) &&
-        (!is_req || (kf & SDP_F_KEY_PHASE) ||
-         (!p->keys.early_open && !(r && r->in_counted && (r->in_flags & SDP_F_EARLY)))))
+    if ((kf & SDP_F_EARLY) && (!is_req || (kf & SDP_F_KEY_PHASE)))
         return sdp_core_drop(c, SDP_DROP_EARLY, SDP_EPROTO);
+    if ((kf & SDP_F_EARLY) && !p->keys.early_open && !(r && r->in_counted && (r->in_flags & SDP_F_EARLY)))
+        return sdp_core_drop(c, SDP_DROP_EARLY, SDP_ENOKEY); /* maybe 0-RTT of a new session, ahead of its keys */
     if (is_req) {
         if (!r) {
             if (!c->cfg.replay_window_off && sdp_replay_check(&p->replay, sdp_replay_ctr(mid)) != 0)
@@ -163,6 +163,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     }
     struct sdp_rec_key *rk = NULL;
     uint32_t gen = r->in_gen;
+    unsigned ncand = 1; /* keys a new message may be under */
     if (kf & SDP_F_EARLY) {
         rk = p->keys.early_rx.prov ? &p->keys.early_rx : NULL;
     } else if (m->authed) {
@@ -170,6 +171,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     } else {
         uint32_t gens[3];
         unsigned n = sdp_keys_rx_candidates(&p->keys, kf & SDP_F_KEY_PHASE, 1, gens);
+        ncand = n;
         /* A first record whole in this packet (short messages) is tried
          * under each candidate aside, so a wrong guess costs no round trip. */
         uint32_t rl0 = sdp_rec_len(d->msg_len, d->rec_size, 0);
@@ -212,6 +214,15 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         sdp_rpc_heard(r);
     if (res.gapdrop)
         sdp_core_drop(c, SDP_DROP_GAPS, 0);
+    if (created && res.nfailed && !m->authed && ncand <= 1) {
+        /* The first packet of a new message opened under no key we hold,
+         * and no other key could do better: most likely a new session of
+         * the peer (its handshake is ending here) that this packet overtook.
+         * Keep nothing of it; SDP_ENOKEY lets the caller try it again once
+         * that handshake is through. */
+        sdp_core_rpc_free(c, r);
+        return sdp_core_drop(c, SDP_DROP_REC_AUTH, SDP_ENOKEY);
+    }
     if (res.nfailed && !m->authed)
         r->in_try++;
     for (uint32_t i = 0; i < res.nfailed; i++) {
@@ -391,7 +402,7 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
     c->st.pkts_in++;
     c->st.bytes_in += len;
     struct sdp_peer *p = sdp_core_peer_find(c, from);
-    if (!p)
+    if (!p || p->keys_pending)
         return sdp_core_drop(c, SDP_DROP_NO_PEER, SDP_ENOKEY);
     struct sdp_pkt pk;
     if (!pkt || sdp_wire_decode(pkt, len, &pk) < 0)

@@ -76,6 +76,26 @@ void sdp_keys_fini(struct sdp_peer_keys *k)
     memset(k, 0, sizeof(*k));
 }
 
+int sdp_keys_install0(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, uint64_t update_after)
+{
+    struct sdp_peer_keys fresh;
+    int rc = sdp_keys_init(&fresh, pc, k->prov, update_after);
+    if (rc != 0)
+        return rc;
+    /* The early keys move over (their objects are owned, not copied). */
+    fresh.early_tx = k->early_tx;
+    fresh.early_rx = k->early_rx;
+    fresh.early_live = k->early_live;
+    fresh.early_open = k->early_open;
+    fresh.keep_tx_prev = k->keep_tx_prev;
+    memset(&k->early_tx, 0, sizeof(k->early_tx));
+    memset(&k->early_rx, 0, sizeof(k->early_rx));
+    sdp_keys_fini(k);
+    *k = fresh;
+    sdp_keymem_wipe(&fresh, sizeof(fresh));
+    return 0;
+}
+
 int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
 {
     uint8_t *next = sdp_keymem_alloc(SDP_SECRET_LEN);

@@ -197,9 +197,22 @@ uint8_t sdp_msgout_unsched_prio(const uint32_t *cutoffs, unsigned n, uint32_t ms
     return (uint8_t)(n < SDP_PRIO_LEVELS ? SDP_PRIO_LEVELS - n : 1);
 }
 
+void sdp_msgout_flatten(uint8_t *buf, const uint8_t *payload, uint32_t npkts, uint32_t seg_size, size_t total)
+{
+    /* Last packet first: a packet's place never overlaps a header that has
+     * not moved yet (packet i starts at i * seg_size >= i * header). */
+    uint32_t pl = seg_size - SDP_DATA_HDR_LEN;
+    for (uint32_t i = npkts; i-- > 0;) {
+        uint8_t *pkt = buf + (size_t)i * seg_size;
+        size_t len = i + 1 < npkts ? pl : total - (size_t)i * seg_size - SDP_DATA_HDR_LEN;
+        memmove(pkt, buf + (size_t)i * SDP_DATA_HDR_LEN, SDP_DATA_HDR_LEN);
+        memcpy(pkt + SDP_DATA_HDR_LEN, payload + (size_t)i * pl, len);
+    }
+}
+
 size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t max_payload,
-                        uint8_t unsched_prio, uint32_t *npkts, uint32_t *seg_size, uint8_t *prio,
-                        uint32_t *rtx_bytes)
+                        uint8_t unsched_prio, size_t gather_min, const uint8_t **payload, uint32_t *npkts,
+                        uint32_t *seg_size, uint8_t *prio, uint32_t *rtx_bytes)
 {
     uint32_t off, limit;
     int rtx = m->nrtx > 0;
@@ -240,7 +253,9 @@ size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t
     struct sdp_hdr h = {.type = SDP_PKT_DATA, .flags = (uint8_t)(m->hdr_flags | (rtx ? SDP_F_RETRANSMIT : 0)), .rpc_id = m->id};
     struct sdp_data d = {.msg_len = m->msg_len, .unsched = m->unsched, .rec_size = m->rec_size};
     size_t w = 0;
+    const uint32_t first = off;
     *seg_size = 0;
+    *payload = NULL;
     /* UDP GSO takes at most 64 datagrams per send on older kernels. */
     while (off < limit && *npkts < SDP_MSGOUT_GSO_SEGS) {
         uint32_t n = limit - off < max_payload ? limit - off : max_payload;
@@ -249,16 +264,27 @@ size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t
         d.offset = off;
         d.payload = m->wire + off;
         d.payload_len = n;
-        int rc = sdp_wire_encode_data(buf + w, cap - w, &h, &d);
+        /* Gathering: only the header, packed at the front of buf. */
+        int rc = gather_min ? sdp_wire_encode_data_hdr(buf + (size_t)*npkts * SDP_DATA_HDR_LEN,
+                                                       cap - (size_t)*npkts * SDP_DATA_HDR_LEN, &h, &d)
+                            : sdp_wire_encode_data(buf + w, cap - w, &h, &d);
         if (rc < 0)
             break;
         if (*npkts == 0)
-            *seg_size = (uint32_t)rc;
-        w += (size_t)rc;
+            *seg_size = SDP_DATA_HDR_LEN + n;
+        w += SDP_DATA_HDR_LEN + (size_t)n;
         off += n;
         (*npkts)++;
         if (n < max_payload)
             break; /* only the last datagram of a segment may be short */
+    }
+    if (gather_min && *npkts) {
+        /* Payloads are contiguous in the wire bytes; a small segment is
+         * cheaper copied than gathered. */
+        if (off - first >= gather_min)
+            *payload = m->wire + first;
+        else
+            sdp_msgout_flatten(buf, m->wire + first, *npkts, *seg_size, w);
     }
     if (rtx) {
         *rtx_bytes = off - m->rtx[0].off;

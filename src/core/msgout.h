@@ -78,10 +78,17 @@ void sdp_msgout_restart(struct sdp_msgout *m);
 uint8_t sdp_msgout_unsched_prio(const uint32_t *cutoffs, unsigned n, uint32_t msg_len);
 
 /* Write DATA packets for one GSO segment into buf (at most cap bytes), each
- * carrying up to max_payload wire bytes.  Returns bytes written and sets
- * *npkts, *seg_size, *prio, *rtx_bytes; 0 when nothing is ready. */
+ * carrying up to max_payload wire bytes.  Returns the segment's bytes and
+ * sets *npkts, *seg_size, *prio, *rtx_bytes; 0 when nothing is ready.
+ * gather_min > 0: a segment of at least gather_min payload bytes is not
+ * copied: buf gets only its *npkts headers back to back and *payload points
+ * at the packets' payloads, contiguous in m's wire bytes (smaller segments
+ * come whole in buf, *payload NULL). */
 size_t sdp_msgout_build(struct sdp_msgout *m, uint8_t *buf, size_t cap, uint32_t max_payload,
-                        uint8_t unsched_prio, uint32_t *npkts, uint32_t *seg_size, uint8_t *prio,
-                        uint32_t *rtx_bytes);
+                        uint8_t unsched_prio, size_t gather_min, const uint8_t **payload, uint32_t *npkts,
+                        uint32_t *seg_size, uint8_t *prio, uint32_t *rtx_bytes);
+/* Lay out a gathered segment (npkts headers at the front of buf, payloads
+ * contiguous at payload, total bytes in all) as whole packets in buf. */
+void sdp_msgout_flatten(uint8_t *buf, const uint8_t *payload, uint32_t npkts, uint32_t seg_size, size_t total);
 
 #endif

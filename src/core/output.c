@@ -10,6 +10,8 @@
 
 static uint8_t *ctl_slot(struct sdp_core *c, struct sdp_peer *p)
 {
+    if (p->keys_pending)
+        return NULL; /* no control key yet: the probes start once it is installed */
     if (c->ctlq_n == c->cfg.ctlq_cap) {
         sdp_core_drop(c, SDP_DROP_CTLQ_FULL, 0);
         return NULL;
@@ -154,11 +156,11 @@ static const struct sdp_aead_key *plain_key(const struct sdp_peer_keys *k, const
     return rk->prov && rk->generation == m->gen ? rk->data : NULL;
 }
 
-int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_seg_desc *desc)
+static int output(struct sdp_core *c, uint8_t *buf, size_t cap, size_t gather_min, struct sdp_core_seg_desc *desc)
 {
-    (void)now;
     if (!c || !buf || !desc)
         return SDP_EINVAL;
+    desc->payload = NULL;
     if (cap > c->cfg.gso_max)
         cap = c->cfg.gso_max;
     /* Grants wait for the end of a batch of input: one grant per GRO batch
@@ -181,7 +183,9 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         uint32_t npkts, seg, rtx;
         uint8_t prio;
         uint32_t start = r->out.nrtx ? r->out.rtx[0].off : r->out.next_off;
-        size_t w = sdp_msgout_build(&r->out, buf, cap, p->max_payload, uprio, &npkts, &seg, &prio, &rtx);
+        const uint8_t *payload;
+        size_t w = sdp_msgout_build(&r->out, buf, cap, p->max_payload, uprio, gather_min, &payload, &npkts, &seg,
+                                    &prio, &rtx);
         sdp_core_send_update(c, r);
         if (w == 0)
             return 0; /* cap below one packet */
@@ -197,6 +201,7 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         desc->msg_len = r->out.msg_len;
         desc->wire_off = start;
         desc->rec_size = r->out.rec_size;
+        desc->payload = payload;
         c->st.pkts_out += npkts;
         c->st.out_by_type[SDP_PKT_DATA] += npkts;
         c->st.bytes_out += w;
@@ -208,4 +213,23 @@ int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, 
         }
         return (int)w;
     }
+}
+
+int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_seg_desc *desc)
+{
+    (void)now;
+    return output(c, buf, cap, 0, desc);
+}
+
+int sdp_core_output_gather(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, size_t gather_min,
+                           struct sdp_core_seg_desc *desc)
+{
+    (void)now;
+    return output(c, buf, cap, gather_min ? gather_min : 1, desc);
+}
+
+void sdp_core_seg_flatten(uint8_t *buf, const struct sdp_core_seg_desc *desc, size_t n)
+{
+    if (desc->payload)
+        sdp_msgout_flatten(buf, desc->payload, desc->npkts, desc->seg_size, n);
 }

@@ -17,6 +17,7 @@ struct sdp_peer {
     struct sdp_peer *hnext;     /* address hash chain */
     uint32_t idx;
     uint8_t in_use;
+    uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
     uint32_t session;           /* changes at every replace and reuse of the slot */
     struct sdp_peer_keys keys;
     uint32_t mtu;

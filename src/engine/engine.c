@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "core/core_ext.h"
 #include "engine/bufpool.h"
 #include "engine/kshim.h"
 #include "engine/steer.h"
@@ -36,6 +37,15 @@
 #define HANDOFF_SLOTS 64
 #define HANDOFF_PKT_MAX 9216
 #define HS_INBOX 16 /* handshake datagrams kept per round; more wait for retransmission */
+/* Packets from an address without keys are kept this long (at most
+ * KEYLESS_MAX of them) in case a handshake brings the keys: a client's first
+ * requests follow its Finished closely, and another engine may be the one
+ * that reads the Finished. */
+#define KEYLESS_MAX 16
+#define KEYLESS_NS 5000000ull
+/* DATA segments with at least this many payload bytes are sent gathered
+ * from the messages' sealed bytes instead of copied into a send slot. */
+#define GATHER_MIN 16384
 
 struct tx_slot {
     struct sdp_udp_tx tx;
@@ -85,6 +95,9 @@ struct sdp_engine {
     struct sdp_engine_hs_pkt *hs_in; /* driver thread only */
     unsigned hs_n;
     uint64_t hs_exp;
+    struct sdp_engine_hs_pkt *keyless; /* driver thread only; KEYLESS_MAX */
+    uint64_t keyless_at[KEYLESS_MAX];
+    unsigned keyless_n;
 
     struct sdp_bufpool *pool; /* the core's message buffers */
 
@@ -95,6 +108,7 @@ struct sdp_engine {
     int thread_rc;
 
     struct sdp_kshim_eng *kshim; /* kernel record crypto, or NULL */
+    struct iovec gather_iov[2 * SDP_UDP_GSO_MAX_SEGS]; /* header and payload of each packet */
 
     struct sdp_engine_stats st;
 };
@@ -166,8 +180,9 @@ int sdp_engine_new(const struct sdp_engine_cfg *cfg, struct sdp_engine **out)
     e->tx_mem = aligned_alloc(4096, (size_t)e->cfg.tx_slots * TX_BUF_SIZE);
     e->ho = cfg->count > 1 ? calloc(HANDOFF_SLOTS, sizeof(*e->ho)) : NULL;
     e->hs_in = cfg->hs_run ? calloc(HS_INBOX, sizeof(*e->hs_in)) : NULL;
+    e->keyless = cfg->hs_run ? calloc(KEYLESS_MAX, sizeof(*e->keyless)) : NULL;
     e->hs_exp = UINT64_MAX;
-    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && !e->hs_in))
+    if (!e->tx || !e->tx_mem || (cfg->count > 1 && !e->ho) || (cfg->hs_run && (!e->hs_in || !e->keyless)))
         goto fail;
     for (uint32_t i = 0; i < e->cfg.tx_slots; i++) {
         e->tx[i].buf = e->tx_mem + (size_t)i * TX_BUF_SIZE;
@@ -337,8 +352,48 @@ static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, cons
     h->addr = *addr;
     h->len = (uint32_t)l;
     h->no_session = no_session;
-    if (!no_session)
+    /* A packet without keys is kept too: the handshake this round may
+     * bring them (0-RTT data that overtook its ClientHello, a response
+     * that overtook the server's Finished), and it is tried again then. */
+    if (l <= SDP_ENGINE_HS_PKT_MAX)
         memcpy(h->data, p, l);
+}
+
+/* After the handshake ran: the packets that found no keys, again; those
+ * still without keep waiting a little (KEYLESS_NS, KEYLESS_MAX of them). */
+static int keyless_try(struct sdp_engine *e, const struct sdp_engine_hs_pkt *h, uint64_t now)
+{
+    if (!sdp_core_peer_ready(e->core, &h->addr))
+        return SDP_ENOKEY;
+    int rc = sdp_core_input(e->core, &h->addr, h->data, h->len, now);
+    if (rc == 0)
+        e->st.keyless_retried++;
+    return rc;
+}
+
+static void retry_keyless(struct sdp_engine *e, unsigned n, uint64_t now)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < e->keyless_n; i++) {
+        const struct sdp_engine_hs_pkt *h = &e->keyless[i];
+        if (keyless_try(e, h, now) == SDP_ENOKEY && now - e->keyless_at[i] < KEYLESS_NS) {
+            if (kept != i) {
+                memcpy(&e->keyless[kept], h, sizeof(*h));
+                e->keyless_at[kept] = e->keyless_at[i];
+            }
+            kept++;
+        }
+    }
+    e->keyless_n = kept;
+    for (unsigned i = 0; i < n; i++) {
+        const struct sdp_engine_hs_pkt *h = &e->hs_in[i];
+        if (!h->no_session || h->len > SDP_ENGINE_HS_PKT_MAX)
+            continue;
+        if (keyless_try(e, h, now) == SDP_ENOKEY && e->keyless_n < KEYLESS_MAX) {
+            memcpy(&e->keyless[e->keyless_n], h, sizeof(*h));
+            e->keyless_at[e->keyless_n++] = now;
+        }
+    }
 }
 
 static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
@@ -347,10 +402,13 @@ static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, co
     int rc = sdp_core_input(e->core, addr, p, l, now);
     if (rc != SDP_ENOKEY)
         return;
-    if (e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
+    /* A peer whose keys do not open it (its new session's, coming with a
+     * handshake?) is no occasion for a "no session" hint: 2 keeps it quietly. */
+    int ready = sdp_core_peer_ready(e->core, addr);
+    if (!ready && e->cfg.unknown_peer && e->cfg.unknown_peer(e->cfg.deliver_ctx, e, addr) == 0)
         sdp_core_input(e->core, addr, p, l, now);
     else if (e->hs_in)
-        hs_keep(e, addr, p, l, 1);
+        hs_keep(e, addr, p, l, ready ? 2 : 1);
 }
 
 /* An ACK carries RPC id 0 (it lists up to 8 finished RPCs), so the kernel
@@ -469,24 +527,66 @@ static int send_slot(struct sdp_engine *e, uint32_t slot)
     return 0;
 }
 
-/* Turn the core's pending output into sendmsg submissions. */
+/* A gathered DATA segment (headers in buf, payloads in the message's wire
+ * bytes) goes out at once with one sendmsg: the core may free those bytes
+ * on its next call, so they cannot wait in the ring.  0 when sent (or
+ * failed for good: counted), -1 when the socket is full: the caller copies
+ * the segment into its slot and queues it in the ring, which waits. */
+static int send_gathered(struct sdp_engine *e, struct sdp_udp_tx *tx, uint8_t *buf,
+                         const struct sdp_core_seg_desc *d, size_t n)
+{
+    size_t pl = d->seg_size - SDP_DATA_HDR_LEN, left = n - (size_t)d->npkts * SDP_DATA_HDR_LEN;
+    for (uint32_t i = 0; i < d->npkts; i++) {
+        size_t len = left < pl ? left : pl;
+        e->gather_iov[2 * i] = (struct iovec){buf + (size_t)i * SDP_DATA_HDR_LEN, SDP_DATA_HDR_LEN};
+        e->gather_iov[2 * i + 1] = (struct iovec){(void *)(d->payload + (size_t)i * pl), len};
+        left -= len;
+    }
+    tx->msg.msg_iov = e->gather_iov;
+    tx->msg.msg_iovlen = 2 * d->npkts;
+    /* Queued sends (grants, replies) first, as they would have gone. */
+    if (io_uring_sq_ready(&e->ring))
+        submit(e);
+    ssize_t r = sendmsg(e->fd, &tx->msg, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+        return -1;
+    e->st.send_calls++;
+    if (r < 0)
+        e->st.send_errors++;
+    return 0;
+}
+
+/* Turn the core's pending output into sends: big DATA segments gathered
+ * straight from the messages' sealed bytes, the rest copied into a slot and
+ * submitted through the ring.  The kernel-sealing mode copies everything:
+ * its module seals the slot's plaintext records. */
 static void flush_output(struct sdp_engine *e, uint64_t now)
 {
     while (e->tx_free != UINT32_MAX) {
         if (io_uring_sq_space_left(&e->ring) < 1)
             submit(e);
         uint32_t slot = e->tx_free;
+        uint8_t *buf = e->tx[slot].buf;
         struct sdp_core_seg_desc d;
-        int n = sdp_core_output(e->core, now, e->tx[slot].buf, TX_BUF_SIZE, &d);
+        int n = e->kshim ? sdp_core_output(e->core, now, buf, TX_BUF_SIZE, &d)
+                         : sdp_core_output_gather(e->core, now, buf, TX_BUF_SIZE, GATHER_MIN, &d);
         if (n <= 0)
             break;
-        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len,
-                            e->tx[slot].buf, (size_t)n, (uint16_t)d.seg_size,
-                            sdp_udp_tos_for_prio(d.priority)) != 0 ||
+        if (sdp_udp_tx_prep(&e->tx[slot].tx, (const struct sockaddr *)d.addr->bytes, d.addr->len, buf, (size_t)n,
+                            (uint16_t)d.seg_size, sdp_udp_tos_for_prio(d.priority)) != 0 ||
             (d.plain && (!d.seal_key || !e->kshim || sdp_kshim_eng_tx(&e->tx[slot].tx, &d, (size_t)n) != 0))) {
             /* Never plaintext without the module's descriptor. */
             e->st.send_errors++;
             continue;
+        }
+        if (d.payload) {
+            if (send_gathered(e, &e->tx[slot].tx, buf, &d, (size_t)n) == 0)
+                continue;
+            /* The socket is full: copy, and let the ring wait for room. */
+            sdp_core_seg_flatten(buf, &d, (size_t)n);
+            e->tx[slot].tx.iov = (struct iovec){buf, (size_t)n};
+            e->tx[slot].tx.msg.msg_iov = &e->tx[slot].tx.iov;
+            e->tx[slot].tx.msg.msg_iovlen = 1;
         }
         if (send_slot(e, slot) != 0)
             break;
@@ -616,6 +716,7 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
             uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
             e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
             pthread_mutex_lock(&e->lock);
+            retry_keyless(e, hn, sdp_engine_now());
             flush_hs_output(e, sdp_engine_now());
             n += deliver_events(e); /* what keys that just arrived let go */
             flush_output(e, sdp_engine_now());
@@ -796,6 +897,7 @@ void sdp_engine_free(struct sdp_engine *e)
     free(e->tx_mem);
     free(e->ho);
     free(e->hs_in);
+    free(e->keyless);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->ho_lock);
     free(e);

@@ -37,7 +37,9 @@ typedef int (*sdp_engine_unknown_fn)(void *ctx, struct sdp_engine *e, const stru
 struct sdp_engine_hs_pkt {
     struct sdp_core_addr addr;
     uint32_t len;
-    int no_session;
+    int no_session; /* 1: from an address without a session (a hint may answer);
+                     * 2: a peer's packet none of its keys opened; both are
+                     * fed again after the handshake ran */
     uint8_t data[SDP_ENGINE_HS_PKT_MAX];
 };
 
@@ -114,6 +116,7 @@ int sdp_engine_event_fd(const struct sdp_engine *e);
 struct sdp_engine_stats {
     uint64_t recv_calls, recv_pkts, gro_batches, send_calls, send_errors, enobufs, misdirected, handed_off;
     uint64_t hs_dropped; /* handshake datagrams beyond a round's inbox (retransmitted later) */
+    uint64_t keyless_retried; /* packets without keys that opened once the handshake brought them */
     uint64_t timer_wakes; /* inline mode: rounds the deadline timeout woke (no packet did) */
 };
 void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st);

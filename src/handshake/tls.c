@@ -78,9 +78,12 @@ struct sdp_tls {
     int alert_out;        /* alert we sent, -1 none */
     int psk_matched;      /* server: the client's identity is ours */
     int psk_unknown;      /* server: an identity we do not know */
+    uint8_t psk_last[PSK_ID_MAX]; /* server: the last identity the ClientHello offers */
+    size_t psk_last_len;          /* (0: none, or longer than PSK_ID_MAX) */
     int early_offered;    /* client: our ClientHello carries early data */
     int hello_done;       /* ServerHello written (server: 0-RTT decided) or read */
     int confirmed;        /* client: a ticket came, so the server finished too */
+    int cert_requested;   /* client: the server asked for our certificate */
     int early_end;        /* server: early data phase over */
     size_t tkey_len;
     uint8_t tkey[TICKET_KEY_MAX];
@@ -264,6 +267,8 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
      * our Finished (and certificate): decrypted here, so authentic. */
     if (!write_p && !t->server && type == SSL3_MT_NEWSESSION_TICKET)
         t->confirmed = 1;
+    if (!write_p && !t->server && type == SSL3_MT_CERTIFICATE_REQUEST)
+        t->cert_requested = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -405,9 +410,14 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
     const uint8_t *key = c->psk;
     size_t len = c->psk_len;
     if (idlen != strlen(c->psk_id) || CRYPTO_memcmp(id, c->psk_id, idlen) != 0) {
-        /* An identity we do not know gets a random key: its binder fails
-         * like a wrong key's, so the client learns SDP_EPSK from the same
-         * decrypt_error alert, and nobody learns which identities exist. */
+        /* Not ours: a stateful ticket (a resuming client offers its ticket
+         * first, then its external PSK), or a wrong identity.  Unless it is
+         * the last identity offered, let OpenSSL look further. */
+        if (idlen != t->psk_last_len || memcmp(id, t->psk_last, idlen) != 0)
+            return 1;
+        /* The last one, and no identity matched: a random key.  Its binder
+         * fails like a wrong key's, so the client learns SDP_EPSK from the
+         * same alert, and nobody learns which identities exist. */
         if (RAND_bytes(junk, sizeof junk) != 1)
             return 0;
         key = junk, len = sizeof junk;
@@ -422,12 +432,40 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESS
 
 /* A server with a PSK and no certificate can only run PSK handshakes:
  * refuse a ClientHello without one up front, with an alert that names it. */
+/* The last identity of a pre_shared_key extension (RFC 8446 4.2.11):
+ * identities<7..2^16-1> of {identity<1..2^16-1>, u32 age}. */
+static void psk_last_identity(struct sdp_tls *t, const unsigned char *p, size_t n)
+{
+    t->psk_last_len = 0;
+    if (n < 2)
+        return;
+    size_t total = (size_t)p[0] << 8 | p[1], off = 2;
+    if (total > n - 2)
+        return;
+    while (off + 2 <= 2 + total) {
+        size_t l = (size_t)p[off] << 8 | p[off + 1];
+        if (l == 0 || off + 2 + l + 4 > 2 + total)
+            return;
+        if (l <= sizeof t->psk_last) {
+            memcpy(t->psk_last, p + off + 2, l);
+            t->psk_last_len = l;
+        } else {
+            t->psk_last_len = 0;
+        }
+        off += 2 + l + 4;
+    }
+}
+
 static int hello_cb(SSL *ssl, int *al, void *arg)
 {
     const unsigned char *p;
     size_t n;
     struct sdp_tls *t = tls_of(ssl);
-    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &n))
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &n)) {
+        psk_last_identity(t, p, n);
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    if (t->c->has_cert)
         return SSL_CLIENT_HELLO_SUCCESS;
     t->verify_err = SDP_EPSK;
     snprintf(t->vdetail, sizeof t->vdetail, "client offered no PSK (we have no certificate)");
@@ -732,8 +770,7 @@ static int ctx_server(const struct sdp_tls_config *cfg, struct sdp_tls_ctx *c, X
         return ctx_fail(SDP_ECRYPTO, "cannot configure early data", NULL);
     if (c->psk != NULL) {
         SSL_CTX_set_psk_find_session_callback(x, psk_find_cb);
-        if (!c->has_cert)
-            SSL_CTX_set_client_hello_cb(x, hello_cb, NULL);
+        SSL_CTX_set_client_hello_cb(x, hello_cb, NULL);
     }
     return 0;
 }
@@ -1029,6 +1066,11 @@ int sdp_tls_done(const struct sdp_tls *t)
     return t->done && !t->err;
 }
 
+int sdp_tls_cert_requested(const struct sdp_tls *t)
+{
+    return !t->server && t->cert_requested;
+}
+
 int sdp_tls_confirmed(const struct sdp_tls *t)
 {
     return sdp_tls_done(t) && (t->server || t->confirmed);
@@ -1059,7 +1101,11 @@ int sdp_tls_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t tx[SDP_SEC
 {
     if (t->err)
         return t->err;
-    if (!t->done)
+    /* A server that accepted 0-RTT has written its Finished: the exporter
+     * secret exists (0.5-RTT), and it answers early requests under these
+     * keys instead of holding them until the client's Finished. */
+    int half = t->server && t->hello_done && SSL_get_early_data_status(t->ssl) == SSL_EARLY_DATA_ACCEPTED;
+    if (!t->done && !half)
         return SDP_EAGAIN;
     int rc = cipher_of(SSL_get_current_cipher(t->ssl), suite);
     if (rc == 0)

@@ -55,11 +55,15 @@ static void *server_main(void *arg)
     return NULL;
 }
 
+static uint32_t open_mtu; /* sdp_config.mtu of the sockets tests open (0: the default) */
+
 static sdp_socket *open_sock(unsigned engines, struct sockaddr_in *bound)
 {
     struct sdp_config cfg;
     sdp_config_default(&cfg);
     cfg.engines = engines;
+    if (open_mtu)
+        cfg.mtu = open_mtu;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     sdp_socket *s;
     int rc = sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, &s);
@@ -119,8 +123,10 @@ static void roundtrip(sdp_socket *c, const struct sockaddr_in *to, size_t len, u
 
 static const size_t sizes[] = {0, 1, 1447, 1448, 1449, 65535, 65536, 65537, 1 << 20};
 
+/* At 1,500 bytes: the sizes around one datagram's payload (1,448). */
 static void sizes_test(unsigned server_engines, unsigned client_engines)
 {
+    open_mtu = 1500;
     struct server sv;
     server_start(&sv, server_engines);
     sdp_socket *c = client_open(client_engines);
@@ -132,6 +138,35 @@ static void sizes_test(unsigned server_engines, unsigned client_engines)
 
 Test(api, sizes_inline, .timeout = 60) { sizes_test(0, 0); }
 Test(api, sizes_threaded, .timeout = 60) { sizes_test(2, 2); }
+
+/* mtu 0 (the default) takes the route's: loopback's 64 KiB, capped at
+ * 9,000, so a 30,000-byte request is 4 datagrams (21 at 1,500), and the
+ * sizes around one datagram's payload (8,948 wire bytes: 8,932 of data
+ * plus a tag) go through, inline and threaded. */
+static void route_mtu_test(unsigned engines)
+{
+    open_mtu = 0;
+    struct server sv;
+    server_start(&sv, engines);
+    sdp_socket *c = client_open(engines);
+    roundtrip(c, &sv.addr, 100, 1); /* installs the peer */
+    struct sdp_stats a, b;
+    cr_assert_eq(sdp_get_stats(c, &a), 0);
+    roundtrip(c, &sv.addr, 30000, 2);
+    cr_assert_eq(sdp_get_stats(c, &b), 0);
+    /* 4 datagrams at 9,000 (21 at 1,500), and room for an ACK or two. */
+    cr_assert_leq(b.pkts_out - a.pkts_out, 6, "a 30,000-byte request took %llu datagrams",
+                  (unsigned long long)(b.pkts_out - a.pkts_out));
+    cr_assert_geq(b.pkts_out - a.pkts_out, 4);
+    static const size_t around[] = {8931, 8932, 8933, 9000, 65537, 1 << 20};
+    for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++)
+        roundtrip(c, &sv.addr, around[i], i + 3);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api, route_mtu_inline, .timeout = 60) { route_mtu_test(0); }
+Test(api, route_mtu_threaded, .timeout = 60) { route_mtu_test(2); }
 
 Test(api, sixty_four_mib, .timeout = 120)
 {

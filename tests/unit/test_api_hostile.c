@@ -180,6 +180,7 @@ Test(api_hostile, server_survives_forgeries_and_replays, .timeout = 120)
     sdp_config_default(&cfg);
     cfg.engines = 1;
     cfg.rpc_timeout_ms = 2000;
+    cfg.mtu = 1500; /* messages of up to 6 KB in several datagrams each: that many to attack */
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     cr_assert_eq(sdp_open((struct sockaddr *)&sa, sizeof(sa), &cfg, &sv.s), 0);
     struct sockaddr_storage ss;
