@@ -294,8 +294,18 @@ int sdp_replyv(sdp_socket *s, const struct sdp_msg *req, const struct iovec *iov
 void sdp_release(sdp_socket *s, struct sdp_msg *msg);
 
 /* A file descriptor that polls readable when sdp_recv may have a message
- * or (inline mode) when sdp_process has work: for epoll- or ae-style loops. */
+ * or (inline mode) when sdp_process has work, a timer's deadline included
+ * (retransmissions, handshake retries): for epoll- or ae-style loops, which
+ * need no timer of their own to drive the socket. */
 int sdp_fd(sdp_socket *s);
+
+/* Inline mode: with on = 1, sdp_send and sdp_reply queue their packets
+ * without running an engine round each (a round is a system call or more);
+ * sdp_cork(s, 0) runs one round that sends everything queued since.  For a
+ * server answering many requests per event-loop iteration: cork, reply to
+ * all, uncork.  Timers and other rounds (sdp_process, sdp_recv) still run
+ * and send what is queued.  No effect in threaded mode.  Errors: SDP_EINVAL. */
+int sdp_cork(sdp_socket *s, int on);
 
 /* Make sdp_fd read ready once more, for an application that set received
  * messages aside and wants its event loop to come back for them.  Inline
@@ -329,6 +339,8 @@ struct sdp_stats {
      * and early requests we received; packets that arrived before their
      * keys and opened once the handshake brought them. */
     uint64_t early_sent, early_resent, early_received, keyless_retried;
+    uint64_t hs_dropped;  /* handshake datagrams beyond what a round takes in (the sender retransmits) */
+    uint64_t timer_wakes; /* inline mode: times sdp_fd woke for a deadline, not a packet */
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

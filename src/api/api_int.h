@@ -35,6 +35,7 @@ struct sdp_socket {
     struct sdp_config cfg;
     int family;
     int threaded;
+    int corked, cork_pending; /* inline mode: sdp_cork holds the rounds sends would run */
     unsigned n;
     struct sdp_engine **eng;
     struct sockaddr_storage local;

@@ -29,6 +29,10 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
         sdp_engine_wake(e);
         return;
     }
+    if (s->corked) {
+        s->cork_pending = 1; /* sdp_cork(s, 0) sends all of them at once */
+        return;
+    }
     if (sdp_engine_flush(e) <= 0)
         return;
     /* Sending delivered an event (rare) that no completion announces; the
@@ -38,6 +42,20 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
     pthread_mutex_unlock(&s->q_lock);
     if (waiting)
         sdp_engine_note(e);
+}
+
+int sdp_cork(sdp_socket *s, int on)
+{
+    if (!s)
+        return SDP_EINVAL;
+    if (s->threaded)
+        return 0; /* the engine threads send as soon as they are woken */
+    s->corked = on != 0;
+    if (!s->corked && s->cork_pending) {
+        s->cork_pending = 0;
+        sdp_api_kick(s, s->eng[0]);
+    }
+    return 0;
 }
 
 void sdp_notify(sdp_socket *s)

@@ -706,7 +706,11 @@ void sdp_close(sdp_socket *s)
     for (unsigned i = 0; s->eng && i < s->n; i++)
         if (s->eng[i])
             sdp_engine_stop(s->eng[i]);
-    /* Undelivered messages' buffers belong to the cores, freed with them. */
+    /* Messages nobody received (the closing round may take some in) hold
+     * pool blocks the engines do not track: hand them back first. */
+    struct sdp_msg m;
+    while (s->eng && sdp_api_queue_pop(s, &m))
+        sdp_release(s, &m);
     for (unsigned i = 0; s->eng && i < s->n; i++)
         sdp_engine_free(s->eng[i]);
     free(s->eng);
@@ -779,6 +783,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->mem_used += cs.mem_used;
     st->rpcs_active += cs.rpcs_active;
     st->misdirected += es.misdirected;
+    st->hs_dropped += es.hs_dropped;
+    st->timer_wakes += es.timer_wakes;
     st->rx_bytes_direct += cs.rx_bytes_direct;
     st->rx_bytes_copied += cs.rx_bytes_inplace;
 }

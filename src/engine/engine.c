@@ -28,6 +28,8 @@
 #define TAG_POST 3ull /* completions we post to other rings (failures only) */
 #define TAG_NOTE 4ull /* a no-op whose completion makes the ring's fd readable */
 #define TAG_CANCEL 4ull
+#define TAG_TIMER 5ull     /* inline mode: a timeout at the next deadline (makes the fd readable) */
+#define TAG_TIMER_UPD 6ull /* moving that timeout earlier */
 #define TAG_SEND_BASE 16ull /* + slot index */
 
 #define RECV_BUF_SIZE 65536
@@ -76,6 +78,9 @@ struct sdp_engine {
     pthread_t armer; /* inline mode: the thread whose requests the ring holds */
     int wake_armed;
     uint64_t wake_buf;
+    int timer_armed;                 /* inline mode: TAG_TIMER is in the kernel ... */
+    uint64_t timer_at;               /* ... and fires then (CLOCK_MONOTONIC ns) */
+    struct __kernel_timespec timer_ts;
 
     struct tx_slot *tx;
     uint8_t *tx_mem;
@@ -237,6 +242,35 @@ static void arm_wake(struct sdp_engine *e)
     io_uring_prep_poll_multishot(sqe, e->wake_fd, POLLIN);
     io_uring_sqe_set_data64(sqe, TAG_WAKE);
     e->wake_armed = 1;
+}
+
+/* Inline mode has no thread of its own to sleep until the next deadline:
+ * the application sleeps in its event loop on sdp_fd (the ring's fd) and
+ * only calls in when the fd is readable.  A timeout request in the ring at
+ * the next deadline makes the fd readable then, so retransmissions and
+ * handshake retries run even when no packet arrives.  One timeout at a time:
+ * a later deadline leaves it (it fires early, the round re-arms), an earlier
+ * one moves it. */
+static void arm_timer(struct sdp_engine *e, uint64_t at)
+{
+    if (e->threaded || at == UINT64_MAX || (e->timer_armed && e->timer_at <= at))
+        return;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+    if (!sqe)
+        return; /* retried on the next round */
+    /* The kernel copies the time when the request is submitted, which is
+     * within this round. */
+    e->timer_ts.tv_sec = (long long)(at / 1000000000ull);
+    e->timer_ts.tv_nsec = (long long)(at % 1000000000ull);
+    if (e->timer_armed) {
+        io_uring_prep_timeout_update(sqe, &e->timer_ts, TAG_TIMER, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(sqe, TAG_TIMER_UPD);
+    } else {
+        io_uring_prep_timeout(sqe, &e->timer_ts, 0, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(sqe, TAG_TIMER);
+        e->timer_armed = 1;
+    }
+    e->timer_at = at;
 }
 
 int sdp_engine_attach_ring(struct sdp_engine *e, int threaded)
@@ -608,6 +642,10 @@ static unsigned reap(struct sdp_engine *e, uint64_t now)
             uint64_t v; /* one read resets the counter */
             ssize_t r = read(e->wake_fd, &v, sizeof(v));
             (void)r;
+        } else if (tag == TAG_TIMER) {
+            /* Fired (-ETIME) or cancelled: the round's end arms the next. */
+            e->timer_armed = 0;
+            e->st.timer_wakes += cqe->res == -ETIME;
         } else if (tag >= TAG_SEND_BASE && tag < TAG_SEND_BASE + e->cfg.tx_slots) {
             on_send(e, (uint32_t)(tag - TAG_SEND_BASE), cqe->res);
         } else if (cqe->res == (int)SDP_ENGINE_MSG_MAGIC && tag >= 4096 && e->cfg.uring_op) {
@@ -631,8 +669,9 @@ static void rehome(struct sdp_engine *e)
     if (e->threaded || pthread_equal(me, e->armer))
         return;
     e->armer = me;
-    uint64_t tags[2] = {e->recv_armed ? TAG_RECV : 0, e->wake_armed ? TAG_WAKE : 0};
-    for (int i = 0; i < 2; i++) {
+    uint64_t tags[3] = {e->recv_armed ? TAG_RECV : 0, e->wake_armed ? TAG_WAKE : 0,
+                        e->timer_armed ? TAG_TIMER : 0};
+    for (int i = 0; i < 3; i++) {
         struct io_uring_sqe *sqe = tags[i] ? io_uring_get_sqe(&e->ring) : NULL;
         if (!sqe)
             continue;
@@ -741,6 +780,7 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
         }
         if (e->cfg.hs_run)
             n += hs_pass(e, exp);
+        arm_timer(e, e->hs_exp < *exp ? e->hs_exp : *exp);
         submit(e);
         if (!io_uring_cq_ready(&e->ring))
             break;
@@ -757,10 +797,12 @@ int sdp_engine_flush(struct sdp_engine *e)
     pthread_mutex_lock(&e->lock);
     unsigned n = deliver_events(e);
     flush_output(e, sdp_engine_now());
+    uint64_t exp = sdp_core_next_expiry(e->core);
     pthread_mutex_unlock(&e->lock);
-    uint64_t exp;
     if (e->cfg.hs_run)
         n += hs_pass(e, &exp);
+    /* What was sent armed timers: the fd must wake for them (inline). */
+    arm_timer(e, e->hs_exp < exp ? e->hs_exp : exp);
     submit(e);
     unsigned sends = 0;
     reap_sends(e, &sends); /* only when nothing else waits: the rest is the next pass's */

@@ -131,6 +131,7 @@ struct sdp_engine_stats {
     uint64_t recv_calls, recv_pkts, gro_batches, send_calls, send_errors, enobufs, misdirected, handed_off;
     uint64_t hs_dropped; /* handshake datagrams beyond a round's inbox (retransmitted later) */
     uint64_t keyless_retried; /* packets without keys that opened once the handshake brought them */
+    uint64_t timer_wakes; /* inline mode: rounds the deadline timeout woke (no packet did) */
 };
 void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st);
 

@@ -171,3 +171,39 @@ Test(api_inline, notify_makes_the_fd_ready_once, .timeout = 30)
     cr_assert_not(readable(s, 0), "the notification fires once, then the fd is quiet again");
     sdp_close(s);
 }
+
+/* Corked, replies wait in the server (no round runs, nothing reaches the
+ * client); uncorking sends them all in one round. */
+Test(api_inline, cork_holds_replies_until_uncorked, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(0, &ca, 0);
+    enum { N = 20 };
+    struct sdp_msg req[N], m;
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "q", 1, (uint64_t)i, NULL), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(loop_recv(sv, &req[i], 5000), 0, "request %d", i);
+    struct sdp_stats before, after;
+    cr_assert_eq(sdp_get_stats(sv, &before), 0);
+    cr_assert_eq(sdp_cork(sv, 1), 0);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(sdp_reply(sv, &req[i], "a", 1), 0);
+        sdp_release(sv, &req[i]);
+    }
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_eq(after.pkts_out, before.pkts_out, "a corked reply ran a round and sent");
+    cr_assert_eq(sdp_recv(c, &m, 100), SDP_EAGAIN, "a reply got out while corked");
+    cr_assert_eq(sdp_cork(sv, 0), 0);
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_eq(after.responses_sent - before.responses_sent, N);
+    cr_assert_geq(after.pkts_out - before.pkts_out, 1);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(sdp_recv(c, &m, 2000), 0, "response %d of %d", i, N);
+        cr_assert_eq(m.kind, SDP_MSG_RESPONSE);
+        sdp_release(c, &m);
+    }
+    sdp_close(c);
+    sdp_close(sv);
+}
