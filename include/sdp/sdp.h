@@ -190,13 +190,14 @@ int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer
  * first), SDP_ENOMEM or SDP_ECRYPTO (the current keys stay; try again). */
 int sdp_key_update(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
 
-/* End our session with peer and wipe its keys (an idle peer, say).  Our
- * RPCs with it fail (SDP_MSG_FAILED, SDP_EUNKNOWN) and its requests can no
- * longer be answered.  With sdp_set_tls, the next send to it handshakes
- * again, resuming with a ticket (and 0-RTT when early_data allows); without
- * it, install keys again with sdp_set_peer_keys.  The peer learns from its
- * next packet ("no session").  Errors: SDP_EINVAL (not a peer of ours),
- * SDP_ENOMEM. */
+/* End our session with peer (an idle one, say): its keys are wiped and
+ * its slot in the peer table freed for another peer.  Our RPCs with it
+ * fail (SDP_MSG_FAILED, SDP_EUNKNOWN, queued before this returns) and its
+ * requests can no longer be answered.  With sdp_set_tls, the next send to
+ * it handshakes again, resuming with a ticket (and 0-RTT when early_data
+ * allows); without it, install keys again with sdp_set_peer_keys.  The
+ * peer learns from its next packet ("no session").  Errors: SDP_EINVAL
+ * (not a peer of ours). */
 int sdp_peer_close(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
 
 /* Default secrets for every peer that has none: each peer's secrets are

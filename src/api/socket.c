@@ -247,33 +247,69 @@ static void peer_cfg(sdp_socket *s, struct sdp_core_peer_cfg *pc, const struct s
     pc->aead_flags = s->cfg.allow_insecure ? SDP_AEAD_ALLOW_INSECURE : 0;
 }
 
+/* Add a peer to every core: every core hands out the same index (the
+ * lowest free one: they all see the same adds and removals, in order, under
+ * all engine locks).  Returns it, or a negative code with no core holding
+ * the peer. */
+static int core_add_all(sdp_socket *s, const struct sdp_core_peer_cfg *pc)
+{
+    uint32_t idx = 0;
+    int rc = 0;
+    unsigned i;
+    for (i = 0; i < s->n && rc == 0; i++) {
+        uint32_t got;
+        rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), pc, &got);
+        if (rc == 0 && i == 0)
+            idx = got;
+        else if (rc == 0 && got != idx)
+            rc = SDP_EINVAL; /* cannot happen (see above) */
+    }
+    if (rc != 0) {
+        for (unsigned k = 0; k + 1 < i; k++)
+            sdp_core_peer_remove(sdp_engine_core(s->eng[k]), idx);
+        return rc;
+    }
+    return (int)idx;
+}
+
+/* The API's entry for a peer the cores hold at idx.  peers_lock held. */
+static void peer_slot_fill_locked(sdp_socket *s, int idx, const struct sdp_core_addr *a, uint64_t next_id)
+{
+    struct api_peer *p = &s->peers[idx];
+    memset(p, 0, sizeof(*p));
+    p->addr = *a;
+    atomic_store(&p->next_id, next_id > 2 ? next_id : 2);
+    uint32_t h = addr_hash(a) & s->peer_hmask;
+    p->hnext = s->peer_hash[h];
+    s->peer_hash[h] = idx;
+    if ((uint32_t)idx >= s->npeers)
+        s->npeers = (uint32_t)idx + 1;
+}
+
+/* Forget the API's entry at idx (its slot may be reused).  peers_lock held. */
+static void peer_slot_clear_locked(sdp_socket *s, int idx)
+{
+    int *pp = &s->peer_hash[addr_hash(&s->peers[idx].addr) & s->peer_hmask];
+    while (*pp >= 0 && *pp != idx)
+        pp = &s->peers[*pp].hnext;
+    if (*pp == idx)
+        *pp = s->peers[idx].hnext;
+    memset(&s->peers[idx].addr, 0, sizeof(s->peers[idx].addr));
+    s->peers[idx].hnext = -1;
+}
+
 /* Install a peer in every core.  Caller holds peers_lock and every engine
  * lock.  Returns the peer index or a negative code. */
 static int peer_install_locked(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
                                const uint8_t *tx, const uint8_t *rx)
 {
-    if (s->npeers >= s->cfg.max_peers)
-        return SDP_ELIMIT;
     struct sdp_core_peer_cfg pc;
     peer_cfg(s, &pc, a, cipher, tx, rx);
-    int rc = 0;
-    for (unsigned i = 0; i < s->n && rc == 0; i++) {
-        uint32_t idx;
-        rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), &pc, &idx);
-        if (rc == 0 && idx != s->npeers)
-            rc = SDP_EINVAL; /* cannot happen: every core gets every peer in order */
-    }
+    int idx = core_add_all(s, &pc);
     sdp_keymem_wipe(&pc, sizeof(pc));
-    if (rc != 0)
-        return rc; /* a half-installed peer stays unusable: its index is never handed out */
-    struct api_peer *p = &s->peers[s->npeers];
-    memset(p, 0, sizeof(*p));
-    p->addr = *a;
-    atomic_store(&p->next_id, 2);
-    uint32_t h = addr_hash(a) & s->peer_hmask;
-    p->hnext = s->peer_hash[h];
-    s->peer_hash[h] = (int)s->npeers;
-    return (int)s->npeers++;
+    if (idx >= 0)
+        peer_slot_fill_locked(s, idx, a, 2);
+    return idx;
 }
 
 /* Per-peer secrets from the default ones: HKDF-Expand-Label(default,
@@ -384,26 +420,12 @@ int sdp_api_peer_set_early(sdp_socket *s, const struct sdp_core_addr *a, enum sd
     if (idx >= 0) {
         for (unsigned i = 0; i < s->n && rc == 0; i++)
             rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
-    } else if (s->npeers >= s->cfg.max_peers) {
-        rc = SDP_ELIMIT;
     } else {
-        for (unsigned i = 0; i < s->n && rc == 0; i++) {
-            uint32_t got;
-            rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), &pc, &got);
-            if (rc == 0 && got != s->npeers)
-                rc = SDP_EINVAL;
-        }
-        if (rc == 0) {
-            idx = (int)s->npeers;
-            struct api_peer *p = &s->peers[idx];
-            memset(p, 0, sizeof(*p));
-            p->addr = *a;
-            atomic_store(&p->next_id, next_id > 2 ? next_id : 2);
-            uint32_t h = addr_hash(a) & s->peer_hmask;
-            p->hnext = s->peer_hash[h];
-            s->peer_hash[h] = idx;
-            s->npeers++;
-        }
+        idx = core_add_all(s, &pc);
+        if (idx >= 0)
+            peer_slot_fill_locked(s, idx, a, next_id);
+        else
+            rc = idx;
     }
     for (unsigned i = 0; i < s->n && rc == 0; i++)
         rc = sdp_core_peer_set_early(sdp_engine_core(s->eng[i]), (uint32_t)idx, (enum sdp_suite)cipher, early,
@@ -424,30 +446,27 @@ int sdp_peer_close(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_le
     struct sdp_core_addr a;
     if (!s || !peer || sdp_engine_addr(peer, peer_len, &a) != 0)
         return SDP_EINVAL;
-    uint8_t *ph = sdp_keymem_alloc(2 * SDP_SECRET_LEN);
-    if (!ph)
-        return SDP_ENOMEM;
-    sdp_random_bytes(ph, 2 * SDP_SECRET_LEN);
-    struct sdp_core_peer_cfg pc;
     lock_all(s);
     pthread_mutex_lock(&s->peers_lock);
-    int idx = peer_find_locked(s, &a), rc = idx >= 0 ? 0 : SDP_EINVAL;
-    if (rc == 0) {
-        /* A pending session in its place: placeholders nobody knows, used
-         * for nothing; the peer slot and its id counter stay. */
-        peer_cfg(s, &pc, &a, s->cfg.cipher, ph, ph + SDP_SECRET_LEN);
-        pc.keys_pending = 1;
-        for (unsigned i = 0; i < s->n && rc == 0; i++)
-            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
-        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING);
-        sdp_keymem_wipe(&pc, sizeof(pc));
+    int idx = peer_find_locked(s, &a);
+    pthread_mutex_unlock(&s->peers_lock);
+    if (idx < 0) {
+        unlock_all(s);
+        return SDP_EINVAL;
     }
+    for (unsigned i = 0; i < s->n; i++)
+        sdp_core_peer_remove(sdp_engine_core(s->eng[i]), (uint32_t)idx);
+    /* Its RPCs' failures (and anything else queued for it) go out now,
+     * while the slot still names the peer: a later peer may reuse it. */
+    for (unsigned i = 0; i < s->n; i++)
+        sdp_engine_deliver(s->eng[i]);
+    pthread_mutex_lock(&s->peers_lock);
+    peer_slot_clear_locked(s, idx);
     pthread_mutex_unlock(&s->peers_lock);
     unlock_all(s);
-    sdp_keymem_free(ph);
-    for (unsigned i = 0; rc == 0 && i < s->n; i++)
-        sdp_api_kick(s, s->eng[i]); /* the failed RPCs' events go out */
-    return rc;
+    if (!s->threaded)
+        sdp_engine_note(s->eng[0]); /* sdp_fd: messages may wait */
+    return 0;
 }
 
 int sdp_api_peer_complete(sdp_socket *s, int idx, enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)

@@ -790,6 +790,11 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
     return n;
 }
 
+void sdp_engine_deliver(struct sdp_engine *e)
+{
+    deliver_events(e);
+}
+
 int sdp_engine_flush(struct sdp_engine *e)
 {
     if (!e->ring_ready)

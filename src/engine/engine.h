@@ -108,6 +108,10 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns);
  * without a ring. */
 int sdp_engine_flush(struct sdp_engine *e);
 
+/* Hand the events the core has queued to the deliver callback now
+ * (engine lock held; e.g. before the peer they name is forgotten). */
+void sdp_engine_deliver(struct sdp_engine *e);
+
 /* Ask the driving thread to run a round soon (any thread). */
 void sdp_engine_wake(struct sdp_engine *e);
 

@@ -503,3 +503,46 @@ Test(api_tls, zero_rtt_refused_by_restarted_server_is_sent_again)
     sdp_close(c);
     server_stop(&sv);
 }
+
+/* A full peer table takes a new peer once the server closes an old one:
+ * the slot is reused, and the new peer is served. */
+Test(api_tls, closed_peer_slot_is_reused)
+{
+    struct server sv;
+    memset(&sv, 0, sizeof(sv));
+    struct sdp_config cfg;
+    sdp_config_default(&cfg);
+    cfg.engines = 1;
+    cfg.max_peers = 2;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, &sv.s), 0);
+    struct sockaddr_storage la;
+    socklen_t ll;
+    cr_assert_eq(sdp_local_addr(sv.s, &la, &ll), 0);
+    memcpy(&sv.addr, &la, sizeof(sv.addr));
+    struct sdp_tls_options so = {.ephemeral_cert = 1};
+    cr_assert_eq(sdp_set_tls(sv.s, &so), 0);
+    cr_assert_eq(pthread_create(&sv.thread, NULL, serve, &sv), 0);
+    char fp[65];
+    cr_assert_eq(sdp_tls_fingerprint(sv.s, fp), 0);
+    struct sdp_tls_options co = {.pin_sha256_hex = fp};
+    sdp_socket *c[3];
+    struct sockaddr_in ca[3];
+    for (int i = 0; i < 3; i++) {
+        open_sock(&c[i], &ca[i], 1);
+        cr_assert_eq(sdp_set_tls(c[i], &co), 0);
+    }
+    burst(c[0], &sv.addr, 5, 0);
+    burst(c[1], &sv.addr, 5, 0);
+    cr_assert_eq(sdp_peer_close(sv.s, (const struct sockaddr *)&ca[0], sizeof(ca[0])), 0);
+    cr_assert_eq(sdp_peer_close(sv.s, (const struct sockaddr *)&ca[0], sizeof(ca[0])), SDP_EINVAL, "gone already");
+    burst(c[2], &sv.addr, 5, 0); /* would find the table full without the reuse */
+    burst(c[1], &sv.addr, 5, 0); /* the other peer kept its session */
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.handshakes_done, 3);
+    for (int i = 0; i < 3; i++)
+        sdp_close(c[i]);
+    server_stop(&sv);
+}
