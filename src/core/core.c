@@ -227,7 +227,7 @@ int sdp_core_drop(struct sdp_core *c, int reason, int code)
 
 void sdp_core_arm(struct sdp_core *c, uint64_t now)
 {
-    if (c->next_tick == UINT64_MAX)
+    if (c->next_tick == UINT64_MAX || c->next_tick > now + c->cfg.tick_ns)
         c->next_tick = now + c->cfg.tick_ns;
 }
 

@@ -14,6 +14,9 @@
 #include "core/sendq.h"
 
 #define SDP_CTL_SLOT 96 /* largest control packet: ACK of 8 ids, 88 bytes */
+/* A peer whose keys sealed and opened nothing for this many ticks (1 s at
+ * the default tick) frees their cipher contexts (docs/CORE.md "Key memory"). */
+#define SDP_CORE_KEY_IDLE_TICKS 1000u
 #define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {

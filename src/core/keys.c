@@ -251,6 +251,30 @@ unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st)
     return held;
 }
 
+_Static_assert(SDP_RX_GENS == 4, "sdp_keys_idle_tick lists the receive slots");
+
+int sdp_keys_idle_tick(struct sdp_peer_keys *k, uint64_t now, uint64_t idle_ns)
+{
+    struct sdp_rec_key *all[] = {&k->tx, &k->tx_prev, &k->rx[0], &k->rx[1], &k->rx[2], &k->rx[3],
+                                 &k->early_tx, &k->early_rx};
+    int used = 0, warm = 0;
+    for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        used |= all[i]->used;
+        warm |= all[i]->warm;
+        all[i]->used = 0;
+    }
+    if (used)
+        k->used_at = now;
+    if (!warm)
+        return 0;
+    if (now - k->used_at < idle_ns)
+        return 1;
+    for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i]->warm)
+            sdp_rec_key_idle(all[i]);
+    return 0;
+}
+
 unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k)
 {
     unsigned held = 0;

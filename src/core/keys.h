@@ -42,6 +42,7 @@ struct sdp_peer_keys {
     struct sdp_rec_key early_tx, early_rx;    /* 0-RTT: installed when .prov != NULL */
     uint32_t early_live;                      /* early messages authenticated, unfinished */
     uint8_t early_open;                       /* early_rx accepts new messages */
+    uint64_t used_at;                         /* when a key was last seen used (sdp_keys_idle_tick) */
 };
 
 /* Generation 0 from the installed secrets, with prov (NULL: the suite's
@@ -93,6 +94,11 @@ void sdp_keys_rx_end(struct sdp_peer_keys *k, uint32_t gen);
  * reordered behind a newer generation's still open).  Returns the
  * generations older than the previous one still held. */
 unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st);
+/* Per tick: a peer none of whose keys sealed or opened anything for
+ * idle_ns releases its keys' cipher contexts (sdp_rec_key_idle): an idle
+ * peer holds its key bytes only.  Returns 1 while some key may still hold
+ * contexts (the caller's timer must come back), else 0. */
+int sdp_keys_idle_tick(struct sdp_peer_keys *k, uint64_t now, uint64_t idle_ns);
 /* Receive generations older than the previous one held now. */
 unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k);
 

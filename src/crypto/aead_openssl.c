@@ -1,9 +1,13 @@
 /* AES-GCM on OpenSSL 3 EVP.
  *
- * Each key object holds an encrypt and a decrypt context keyed once at
- * key_new; a record sets only the IV.  That skips the key schedule and the
- * provider lookup a fresh context costs on every record (about half the
- * time of a 1,400-byte record).  The expanded key schedule lives inside
+ * A key object holds the key bytes (locked) and, made on first use, an
+ * encrypt or a decrypt context keyed once; a record then sets only the IV.
+ * That skips the key schedule and the provider lookup a fresh context
+ * costs on every record (about a third of the time of a 64-byte record,
+ * docs/CORE.md "Key memory").  A context is about 1.2 KB of heap, so a key
+ * makes only the direction it is used in (a transmit key never opens), and
+ * key_idle frees them again while the key's peer is idle: idle peers hold
+ * their key bytes and nothing else.  The expanded key schedule lives inside
  * OpenSSL's context, which OpenSSL wipes when the context is freed.
  *
  * Streaming open: a stream state is one more decrypt context, keyed from
@@ -26,12 +30,12 @@
 #include "sdp/sdp.h"
 
 struct sdp_aead_key {
-    EVP_CIPHER_CTX *enc;
-    EVP_CIPHER_CTX *dec;
+    EVP_CIPHER_CTX *enc; /* made by the first seal, NULL while idle */
+    EVP_CIPHER_CTX *dec; /* made by the first open, NULL while idle */
     uint64_t id;
-    size_t key_len;
-    uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: streams key themselves from it */
+    uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: contexts and streams key themselves from it */
     uint8_t iv[SDP_AEAD_IV_LEN];
+    uint8_t key_len;
 };
 
 struct sdp_aead_stream {
@@ -70,13 +74,34 @@ static int ossl_avail256(void)
     return ossl_cipher(32) != NULL;
 }
 
-static void ossl_key_free(struct sdp_aead_key *k)
+static void ossl_key_idle(struct sdp_aead_key *k)
 {
     if (k == NULL)
         return;
     EVP_CIPHER_CTX_free(k->enc);
     EVP_CIPHER_CTX_free(k->dec);
+    k->enc = k->dec = NULL;
+}
+
+static void ossl_key_free(struct sdp_aead_key *k)
+{
+    ossl_key_idle(k);
     sdp_keymem_free(k);
+}
+
+/* The context of one direction, made and keyed on first use. */
+static EVP_CIPHER_CTX *ossl_ctx(struct sdp_aead_key *k, int enc)
+{
+    EVP_CIPHER_CTX **slot = enc ? &k->enc : &k->dec;
+    if (*slot != NULL)
+        return *slot;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    /* GCM's default IV length is 12, which is ours. */
+    if (c == NULL || EVP_CipherInit_ex2(c, ossl_cipher(k->key_len), k->key, NULL, enc, NULL) != 1) {
+        EVP_CIPHER_CTX_free(c);
+        return NULL;
+    }
+    return *slot = c;
 }
 
 static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
@@ -95,20 +120,8 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
         return SDP_ENOMEM;
     memcpy(k->iv, iv, SDP_AEAD_IV_LEN);
     memcpy(k->key, key, key_len);
-    k->key_len = key_len;
+    k->key_len = (uint8_t)key_len;
     k->id = atomic_fetch_add(&ossl_next_key_id, 1);
-    k->enc = EVP_CIPHER_CTX_new();
-    k->dec = EVP_CIPHER_CTX_new();
-    if (k->enc == NULL || k->dec == NULL) {
-        ossl_key_free(k);
-        return SDP_ENOMEM;
-    }
-    /* GCM's default IV length is 12, which is ours. */
-    if (EVP_EncryptInit_ex2(k->enc, c, key, NULL, NULL) != 1 ||
-        EVP_DecryptInit_ex2(k->dec, c, key, NULL, NULL) != 1) {
-        ossl_key_free(k);
-        return SDP_ECRYPTO;
-    }
     *out = k;
     return 0;
 }
@@ -134,8 +147,10 @@ static int ossl_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
 
     if (k == NULL || len > INT_MAX || aad_len > INT_MAX)
         return SDP_EINVAL;
+    EVP_CIPHER_CTX *c = ossl_ctx(k, 1);
+    if (c == NULL)
+        return SDP_ECRYPTO;
     sdp_aead_nonce(nonce, k->iv, seq);
-    EVP_CIPHER_CTX *c = k->enc;
     /* EVP_EncryptUpdate with a NULL output takes AAD, so empty inputs are
      * skipped rather than passed as NULL. */
     if (EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
@@ -169,8 +184,9 @@ static int ossl_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
         OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tagcopy, SDP_AEAD_TAG_LEN),
         OSSL_PARAM_construct_end(),
     };
-    EVP_CIPHER_CTX *c = k->dec;
-    if (EVP_DecryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
+    EVP_CIPHER_CTX *c = ossl_ctx(k, 0);
+    if (c == NULL ||
+        EVP_DecryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1 ||
         EVP_CIPHER_CTX_set_params(c, p) != 1 ||
         (aad_len && EVP_DecryptUpdate(c, NULL, &outl, aad, (int)aad_len) != 1) ||
         (len && EVP_DecryptUpdate(c, pt, &outl, ct, (int)len) != 1)) {
@@ -299,6 +315,7 @@ const struct sdp_aead_provider sdp_aead_openssl_aes128gcm = {
     .available = ossl_avail128,
     .key_new = ossl_key_new128,
     .key_free = ossl_key_free,
+    .key_idle = ossl_key_idle,
     .seal = ossl_seal,
     .open = ossl_open,
     .seal_batch = ossl_seal_batch128,
@@ -319,6 +336,7 @@ const struct sdp_aead_provider sdp_aead_openssl_aes256gcm = {
     .available = ossl_avail256,
     .key_new = ossl_key_new256,
     .key_free = ossl_key_free,
+    .key_idle = ossl_key_idle,
     .seal = ossl_seal,
     .open = ossl_open,
     .seal_batch = ossl_seal_batch256,

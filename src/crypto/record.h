@@ -33,6 +33,8 @@ struct sdp_rec_key {
     uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
     uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
     uint8_t aad_flags;     /* bound into every record's AAD (SDP_F_EARLY for 0-RTT keys) */
+    uint8_t used;          /* sealed or opened with since the owner last cleared it */
+    uint8_t warm;          /* used since the last sdp_rec_key_idle: may hold cipher contexts */
 };
 
 /* Set up from derived traffic keys (copied into the provider's locked key
@@ -42,6 +44,9 @@ int sdp_rec_key_init(struct sdp_rec_key *rk, const struct sdp_aead_provider *p,
                      const struct sdp_traffic_keys *tk, uint32_t generation, uint64_t update_after);
 /* Wipe and release; safe on a zeroed or already-cleared struct. */
 void sdp_rec_key_clear(struct sdp_rec_key *rk);
+/* Release what the keys made for speed (cipher contexts) while they are
+ * idle; the next seal or open makes it again. */
+void sdp_rec_key_idle(struct sdp_rec_key *rk);
 /* True once either key has sealed update_after times (or hit seal_limit). */
 int sdp_rec_key_needs_update(const struct sdp_rec_key *rk);
 
