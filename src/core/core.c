@@ -404,7 +404,7 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, cons
 static struct sdp_rec_key *seal_key(struct sdp_core *c, struct sdp_peer *p, size_t len, int early)
 {
     if (early)
-        return p->keys.early_tx.prov ? &p->keys.early_tx : NULL;
+        return sdp_keys_early_tx(&p->keys);
     (void)sdp_keys_tx_maybe_update(&p->keys, sdp_msg_nrec((uint32_t)len, c->cfg.rec_size), &c->st);
     return &p->keys.tx;
 }
@@ -417,7 +417,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
     int early = (flags & SDP_CORE_SEND_EARLY) != 0;
-    if (early && !p->keys.early_tx.prov)
+    if (early && !sdp_keys_early_tx(&p->keys))
         return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)

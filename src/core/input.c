@@ -170,7 +170,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     struct sdp_rec_key *rk = NULL;
     uint32_t gen = r->in_gen;
     if (kf & SDP_F_EARLY) {
-        rk = p->keys.early_rx.prov ? &p->keys.early_rx : NULL;
+        rk = sdp_keys_early_rx(&p->keys);
     } else if (m->authed) {
         rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
     } else {

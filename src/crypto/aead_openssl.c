@@ -33,9 +33,9 @@ struct sdp_aead_key {
     EVP_CIPHER_CTX *enc; /* made by the first seal, NULL while idle */
     EVP_CIPHER_CTX *dec; /* made by the first open, NULL while idle */
     uint64_t id;
-    uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: contexts and streams key themselves from it */
     uint8_t iv[SDP_AEAD_IV_LEN];
     uint8_t key_len;
+    uint8_t key[]; /* key_len bytes, locked like the rest: contexts and streams key themselves from it */
 };
 
 struct sdp_aead_stream {
@@ -115,7 +115,8 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
     const EVP_CIPHER *c = ossl_cipher(key_len);
     if (c == NULL)
         return SDP_EUNAVAIL;
-    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k));
+    /* Only the key's own length: an AES-128 key object fits 64 bytes. */
+    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k) + key_len);
     if (k == NULL)
         return SDP_ENOMEM;
     memcpy(k->iv, iv, SDP_AEAD_IV_LEN);

@@ -25,13 +25,13 @@ struct sdp_rec_key {
     const struct sdp_aead_provider *prov;
     struct sdp_aead_key *data;
     struct sdp_aead_key *ctl;
-    uint32_t generation;   /* key phase bit = generation & 1 */
     uint64_t data_sealed;  /* AEAD invocations under the data key */
     uint64_t ctl_sealed;   /* ... under the control key */
     uint64_t open_failed;  /* failed opens, both keys */
     uint64_t seal_limit;   /* hard: sealing beyond fails with SDP_EKEYLIMIT */
     uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
     uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
+    uint32_t generation;   /* key phase bit = generation & 1 */
     uint8_t aad_flags;     /* bound into every record's AAD (SDP_F_EARLY for 0-RTT keys) */
     uint8_t used;          /* sealed or opened with since the owner last cleared it */
     uint8_t warm;          /* used since the last sdp_rec_key_idle: may hold cipher contexts */
