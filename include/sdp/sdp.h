@@ -188,6 +188,15 @@ int sdp_set_peer_keys(sdp_socket *s, const struct sockaddr *peer, socklen_t peer
  * first), SDP_ENOMEM or SDP_ECRYPTO (the current keys stay; try again). */
 int sdp_key_update(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
 
+/* End our session with peer and wipe its keys (an idle peer, say).  Our
+ * RPCs with it fail (SDP_MSG_FAILED, SDP_EUNKNOWN) and its requests can no
+ * longer be answered.  With sdp_set_tls, the next send to it handshakes
+ * again, resuming with a ticket (and 0-RTT when early_data allows); without
+ * it, install keys again with sdp_set_peer_keys.  The peer learns from its
+ * next packet ("no session").  Errors: SDP_EINVAL (not a peer of ours),
+ * SDP_ENOMEM. */
+int sdp_peer_close(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len);
+
 /* Default secrets for every peer that has none: each peer's secrets are
  * derived from them and from both addresses (docs/API.md), so no two peers
  * share a key.  The socket must be bound to a specific address (not a
@@ -259,6 +268,11 @@ struct sdp_msg {
     size_t len;
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    int early;          /* REQUEST: it came as 0-RTT data (sdp_tls_options.early_data):
+                         * the sender has not yet proven it is not replaying a
+                         * recorded flight to another server of the same
+                         * ticket key; refuse what is not idempotent (reply
+                         * with your own error) */
     uint32_t priv_engine; /* private: where the RPC lives */
     uint32_t priv_peer;
     uint32_t priv_session; /* private: the peer's session it belongs to */
@@ -308,6 +322,11 @@ struct sdp_stats {
      * were copied there first. */
     uint64_t rx_bytes_direct, rx_bytes_copied;
     uint64_t key_updates, peer_key_updates; /* generations we moved to / peers moved to (per engine) */
+    /* 0-RTT (sdp_tls_options.early_data): requests we sent as early data,
+     * those sent again under 1-RTT keys because the server refused 0-RTT,
+     * and early requests we received; packets that arrived before their
+     * keys and opened once the handshake brought them. */
+    uint64_t early_sent, early_resent, early_received, keyless_retried;
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

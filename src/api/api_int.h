@@ -13,10 +13,14 @@
 #include "engine/engine.h"
 #include "sdp/sdp.h"
 
+/* Where a peer's keys stand (api_peer.keys). */
+enum { API_KEYS_READY = 0, API_KEYS_PENDING = 1, API_KEYS_EARLY = 2 };
+
 struct api_peer {
     struct sdp_core_addr addr;
     int hnext;
     _Atomic uint64_t next_id; /* next client id: shared by every thread and engine */
+    _Atomic int keys;         /* API_KEYS_*: sends to a peer not READY go to session.c */
 };
 
 /* Locked memory: the default secrets and the scratch space for deriving. */
@@ -72,6 +76,16 @@ int sdp_api_peer_find(sdp_socket *s, const struct sdp_core_addr *a); /* index or
  * client ids.  Returns the peer index or a negative code. */
 int sdp_api_peer_set_keys(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
                           const uint8_t *tx, const uint8_t *rx, uint64_t next_id);
+/* 0-RTT (session.c holds pend_lock): a client's session whose keys are
+ * still being agreed, with its early transmit key (tx/rx are NULL: random
+ * placeholders), or a server's session with its 0.5-RTT keys and early
+ * receive key.  Returns the peer index or a negative code. */
+int sdp_api_peer_set_early(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                           const uint8_t *tx, const uint8_t *rx, const uint8_t *early, uint64_t next_id);
+/* The agreed keys of a client's pending session (keeps its RPCs). */
+int sdp_api_peer_complete(sdp_socket *s, int idx, enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx);
+/* Forget the peer's 0-RTT keys in every core. */
+void sdp_api_peer_drop_early(sdp_socket *s, int idx);
 /* Hand a message to the application (queue or io_uring RECV). */
 void sdp_api_deliver_msg(sdp_socket *s, struct sdp_engine *e, const struct sdp_msg *m);
 int sdp_api_peer_get(sdp_socket *s, const struct sdp_core_addr *a);

@@ -79,7 +79,7 @@ int sdp_sendv(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len, co
     if (total > s->cfg.max_message)
         return SDP_ETOOBIG;
     int idx = sdp_api_peer_get(s, &a);
-    if (idx == SDP_ENOKEY) {
+    if (idx == SDP_ENOKEY || (idx >= 0 && atomic_load_explicit(&s->peers[idx].keys, memory_order_acquire))) {
         /* No keys yet: the handshake gets them while the message waits. */
         rc = sdp_api_hs_send(s, &a, iov, iovcnt, total, cookie, rpc_id);
         if (rc != SDP_EAGAIN)

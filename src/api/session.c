@@ -33,7 +33,17 @@ struct api_pend {
     struct sdp_core_addr addr;
     uint64_t id, cookie, deadline;
     size_t len;
+    uint8_t early;                 /* sent as 0-RTT; kept to send again if the server refuses it */
     uint8_t data[];
+};
+
+/* A server's 0-RTT receive key stays a while after the handshake: early
+ * requests the network delayed or lost still arrive (or are sent again). */
+#define EARLY_KEEP_NS 2000000000ull
+#define EARLY_DROPS 64
+struct api_early_drop {
+    int peer;                      /* -1: free */
+    uint64_t at;
 };
 
 struct api_conn {
@@ -59,7 +69,8 @@ struct api_hs {
     uint32_t npend;
     uint64_t pend_bytes;
     struct api_conn conns[CONNS_MAX];
-    _Atomic uint64_t done, failed;
+    struct api_early_drop drops[EARLY_DROPS]; /* under pend_lock */
+    _Atomic uint64_t done, failed, early_sent, early_resent;
 };
 
 static struct api_hs *hsx(sdp_socket *s)
@@ -151,6 +162,8 @@ int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
     pthread_mutex_init(&h->ev_lock, NULL);
     pthread_mutex_init(&h->pend_lock, NULL);
     atomic_store(&h->next_exp, UINT64_MAX);
+    for (unsigned i = 0; i < EARLY_DROPS; i++)
+        h->drops[i].peer = -1;
     h->pend_life_ns = hc.timeout_ns + PEND_GRACE_NS;
     int rc = sdp_tls_ctx_new(&tc, &h->tls);
     sdp_keymem_wipe(&tc, sizeof(tc));
@@ -210,6 +223,37 @@ static struct api_conn *conn_find(struct api_hs *h, const struct sdp_core_addr *
     return free_slot;
 }
 
+/* Send a waiting message as 0-RTT data; its copy stays (early = 1) until
+ * the handshake says whether the server took it.  pend_lock held. */
+static void send_early(sdp_socket *s, struct api_hs *h, int idx, struct api_pend *p)
+{
+    struct sdp_engine *e = s->eng[sdp_api_owner_engine(s, p->id)];
+    struct iovec iov = {.iov_base = p->data, .iov_len = p->len};
+    sdp_engine_lock(e);
+    int rc = sdp_core_send_request_flags(sdp_engine_core(e), (uint32_t)idx, p->id, &iov, 1, p->cookie,
+                                         sdp_engine_now(), SDP_CORE_SEND_EARLY, NULL);
+    sdp_engine_unlock(e);
+    if (rc == 0) {
+        p->early = 1;
+        atomic_fetch_add(&h->early_sent, 1);
+        if (s->threaded)
+            sdp_engine_wake(e);
+    }
+    /* Otherwise it simply waits for the 1-RTT keys. */
+}
+
+/* Take a 0-RTT request back from the core (the server refused 0-RTT, or
+ * the handshake failed): 1 when the core forgot it and its copy now
+ * decides its fate, 0 when it already finished (its event went out). */
+static int early_take_back(sdp_socket *s, int idx, const struct api_pend *p)
+{
+    struct sdp_engine *e = s->eng[sdp_api_owner_engine(s, p->id)];
+    sdp_engine_lock(e);
+    int rc = sdp_core_forget_request(sdp_engine_core(e), (uint32_t)idx, p->id);
+    sdp_engine_unlock(e);
+    return rc == 0;
+}
+
 /* Called by sdp_sendv for a peer without keys.  SDP_EAGAIN: the peer got
  * its keys meanwhile, send normally. */
 int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct iovec *iov, int iovcnt,
@@ -230,7 +274,9 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
         return rc;
     rc = 0; /* started, or joined the attempt under way */
     pthread_mutex_lock(&h->pend_lock);
-    if (sdp_api_peer_find(s, a) >= 0) {
+    int idx = sdp_api_peer_find(s, a);
+    int keys = idx >= 0 ? atomic_load(&s->peers[idx].keys) : API_KEYS_PENDING;
+    if (keys == API_KEYS_READY) {
         pthread_mutex_unlock(&h->pend_lock);
         return SDP_EAGAIN;
     }
@@ -254,9 +300,18 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
     p->addr = *a;
     p->len = total;
     p->cookie = cookie;
-    p->id = c->next_id;
+    /* A known peer (its session closed, or 0-RTT under way) keeps counting
+     * its own ids; a new one counts here until it exists. */
+    if (idx >= 0) {
+        p->id = atomic_fetch_add(&s->peers[idx].next_id, 2);
+    } else {
+        p->id = c->next_id;
+        c->next_id += 2;
+    }
     p->deadline = now + h->pend_life_ns;
-    c->next_id += 2;
+    p->early = 0;
+    if (keys == API_KEYS_EARLY)
+        send_early(s, h, idx, p);
     c->npend++;
     h->npend++;
     h->pend_bytes += total;
@@ -298,6 +353,25 @@ static struct api_pend *pend_take_locked(struct api_hs *h, const struct sdp_core
     }
     h->pend_tail = last;
     return out;
+}
+
+/* Of a list of waiting messages, those whose fate is still ours: 0-RTT
+ * requests that already finished in the core are dropped from it. */
+static struct api_pend *settle_early(sdp_socket *s, int idx, struct api_pend *list)
+{
+    struct api_pend *keep = NULL, **tail = &keep;
+    for (struct api_pend *p = list, *n; p; p = n) {
+        n = p->next;
+        p->next = NULL;
+        if (!p->early || (idx >= 0 && early_take_back(s, idx, p))) {
+            *tail = p;
+            tail = &p->next;
+        } else {
+            sdp_keymem_wipe(p->data, p->len);
+            free(p);
+        }
+    }
+    return keep;
 }
 
 static void fail_list(sdp_socket *s, struct api_pend *p, int err)
@@ -344,15 +418,84 @@ static void send_list(sdp_socket *s, uint32_t peer, struct api_pend *p)
 
 /* ---- events ---- */
 
-static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev)
+/* Forget a server's early key at `at` (now when the table is full). */
+static void early_drop_later(sdp_socket *s, struct api_hs *h, int idx, uint64_t at)
+{
+    for (unsigned i = 0; i < EARLY_DROPS; i++)
+        if (h->drops[i].peer < 0 || h->drops[i].peer == idx) {
+            h->drops[i].peer = idx;
+            h->drops[i].at = at;
+            return;
+        }
+    sdp_api_peer_drop_early(s, idx);
+}
+
+static void early_drops_due(sdp_socket *s, struct api_hs *h, uint64_t now, uint64_t *next)
+{
+    for (unsigned i = 0; i < EARLY_DROPS; i++) {
+        if (h->drops[i].peer < 0)
+            continue;
+        if (h->drops[i].at <= now) {
+            sdp_api_peer_drop_early(s, h->drops[i].peer);
+            h->drops[i].peer = -1;
+        } else if (h->drops[i].at < *next) {
+            *next = h->drops[i].at;
+        }
+    }
+}
+
+/* 0-RTT keys: a client sends what waits for the peer as early data at
+ * once; a server installs its 0.5-RTT session, which opens early requests
+ * and answers them. */
+static void on_early(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev)
 {
     pthread_mutex_lock(&h->pend_lock);
     struct api_conn *c = conn_find(h, &ev->addr, 0);
-    int idx = sdp_api_peer_set_keys(s, &ev->addr, ev->suite, ev->tx, ev->rx, c ? c->next_id : 0);
+    int client = ev->role == SDP_TLS_CLIENT;
+    int idx = sdp_api_peer_set_early(s, &ev->addr, ev->suite, client ? NULL : ev->tx, client ? NULL : ev->rx,
+                                     ev->early, c ? c->next_id : 0);
+    if (idx >= 0 && client) {
+        for (struct api_pend *p = h->pend_head; p; p = p->next)
+            if (!p->early && p->addr.len == ev->addr.len && !memcmp(p->addr.bytes, ev->addr.bytes, ev->addr.len))
+                send_early(s, h, idx, p);
+    }
+    pthread_mutex_unlock(&h->pend_lock);
+}
+
+static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev, uint64_t now)
+{
+    pthread_mutex_lock(&h->pend_lock);
+    struct api_conn *c = conn_find(h, &ev->addr, 0);
+    int idx = sdp_api_peer_find(s, &ev->addr);
+    if (ev->role == SDP_TLS_SERVER && ev->early_state == 1 && idx >= 0) {
+        /* Installed at 0.5-RTT; early stragglers still open for a while. */
+        early_drop_later(s, h, idx, now + EARLY_KEEP_NS);
+    } else if (idx >= 0 && atomic_load(&s->peers[idx].keys) != API_KEYS_READY) {
+        idx = sdp_api_peer_complete(s, idx, ev->suite, ev->tx, ev->rx);
+    } else {
+        idx = sdp_api_peer_set_keys(s, &ev->addr, ev->suite, ev->tx, ev->rx, c ? c->next_id : 0);
+    }
     struct api_pend *list = pend_take_locked(h, &ev->addr, 0);
     if (c)
         c->used = 0;
     pthread_mutex_unlock(&h->pend_lock);
+    /* 0-RTT requests: taken (their copies go), or refused (sent again
+     * under the 1-RTT keys, same ids: no key sealed those ids before). */
+    struct api_pend *again = NULL, **tail = &again;
+    for (struct api_pend *p = list, *n; p; p = n) {
+        n = p->next;
+        p->next = NULL;
+        if (!p->early || (idx >= 0 && ev->early_state == -1 && early_take_back(s, idx, p))) {
+            if (p->early)
+                atomic_fetch_add(&h->early_resent, 1);
+            *tail = p;
+            tail = &p->next;
+        } else {
+            sdp_keymem_wipe(p->data, p->len);
+            free(p);
+        }
+    }
+    list = again;
     /* Only now may the server's last acknowledgement go (hs.h). */
     pthread_mutex_lock(&h->hs_lock);
     sdp_hs_release(h->hs, &ev->addr);
@@ -367,6 +510,7 @@ static void on_done(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *
 
 static void on_failed(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev)
 {
+    int idx = sdp_api_peer_find(s, &ev->addr);
     atomic_fetch_add(&h->failed, 1);
     pthread_mutex_lock(&h->hs_lock);
     int busy = sdp_hs_busy(h->hs, &ev->addr);
@@ -378,8 +522,13 @@ static void on_failed(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event
     struct api_conn *c = conn_find(h, &ev->addr, 0);
     if (c)
         c->used = 0;
+    if (idx >= 0 && atomic_load(&s->peers[idx].keys) == API_KEYS_EARLY) {
+        /* No session after all: nothing more goes out early. */
+        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING);
+        sdp_api_peer_drop_early(s, idx);
+    }
     pthread_mutex_unlock(&h->pend_lock);
-    fail_list(s, list, ev->error);
+    fail_list(s, settle_early(s, idx, list), ev->error);
 }
 
 /* The peer says it has no session with us (it restarted): handshake again,
@@ -413,7 +562,9 @@ static void handle_events(sdp_socket *s, struct api_hs *h, uint64_t now)
         if (!got)
             break;
         if (h->ev->type == SDP_HS_EV_DONE)
-            on_done(s, h, h->ev);
+            on_done(s, h, h->ev, now);
+        else if (h->ev->type == SDP_HS_EV_EARLY)
+            on_early(s, h, h->ev);
         else if (h->ev->type == SDP_HS_EV_FAILED)
             on_failed(s, h, h->ev);
         else if (h->ev->type == SDP_HS_EV_NO_SESSION)
@@ -452,8 +603,24 @@ uint64_t sdp_api_hs_run(void *ctx, struct sdp_engine *e, const struct sdp_engine
     pthread_mutex_lock(&h->pend_lock);
     uint64_t pend_exp = h->pend_head ? h->pend_head->deadline : UINT64_MAX;
     struct api_pend *late = pend_exp <= now ? pend_take_locked(h, NULL, now) : NULL;
+    early_drops_due(s, h, now, &pend_exp);
     pthread_mutex_unlock(&h->pend_lock);
-    fail_list(s, late, SDP_ETIMEDOUT);
+    while (late) {
+        /* One peer at a time: 0-RTT copies are settled against its core. */
+        struct api_pend *same = NULL, **st = &same, *rest = NULL, **rt = &rest;
+        for (struct api_pend *p = late, *nx; p; p = nx) {
+            nx = p->next;
+            p->next = NULL;
+            int eq = p->addr.len == late->addr.len && !memcmp(p->addr.bytes, late->addr.bytes, p->addr.len);
+            *(eq ? st : rt) = p;
+            if (eq)
+                st = &p->next;
+            else
+                rt = &p->next;
+        }
+        fail_list(s, settle_early(s, sdp_api_peer_find(s, &same->addr), same), SDP_ETIMEDOUT);
+        late = rest;
+    }
 
     pthread_mutex_lock(&h->hs_lock);
     uint64_t exp = sdp_hs_next_expiry(h->hs);
@@ -494,6 +661,8 @@ void sdp_api_hs_stats(sdp_socket *s, struct sdp_stats *st)
     st->handshakes_done = atomic_load(&h->done);
     st->handshakes_failed = atomic_load(&h->failed);
     st->handshake_retries = hst.retries_sent;
+    st->early_sent = atomic_load(&h->early_sent);
+    st->early_resent = atomic_load(&h->early_resent);
     pthread_mutex_lock(&h->pend_lock);
     st->waiting_for_keys = h->npend;
     pthread_mutex_unlock(&h->pend_lock);

@@ -151,6 +151,7 @@ static void deliver(void *ctx, struct sdp_engine *e, const struct sdp_core_event
     m.priv_engine = sdp_engine_index(e);
     m.priv_peer = ev->peer;
     m.priv_session = ev->session;
+    m.early = ev->early;
     pthread_mutex_lock(&s->peers_lock);
     if (ev->peer < s->npeers) {
         memcpy(&m.peer, s->peers[ev->peer].addr.bytes, s->peers[ev->peer].addr.len);
@@ -330,6 +331,126 @@ int sdp_api_peer_set_keys(sdp_socket *s, const struct sdp_core_addr *a, enum sdp
     pthread_mutex_unlock(&s->peers_lock);
     unlock_all(s);
     return idx;
+}
+
+int sdp_api_peer_set_early(sdp_socket *s, const struct sdp_core_addr *a, enum sdp_cipher cipher,
+                           const uint8_t *tx, const uint8_t *rx, const uint8_t *early, uint64_t next_id)
+{
+    int client = tx == NULL;
+    uint8_t *ph = NULL;
+    if (client) {
+        /* Placeholders nobody knows: the core refuses to use them anyway. */
+        if (!(ph = sdp_keymem_alloc(2 * SDP_SECRET_LEN)))
+            return SDP_ENOMEM;
+        sdp_random_bytes(ph, 2 * SDP_SECRET_LEN);
+        tx = ph;
+        rx = ph + SDP_SECRET_LEN;
+    }
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, a), rc = 0;
+    peer_cfg(s, &pc, a, cipher, tx, rx);
+    pc.keys_pending = (uint8_t)client;
+    if (idx >= 0) {
+        for (unsigned i = 0; i < s->n && rc == 0; i++)
+            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
+    } else if (s->npeers >= s->cfg.max_peers) {
+        rc = SDP_ELIMIT;
+    } else {
+        for (unsigned i = 0; i < s->n && rc == 0; i++) {
+            uint32_t got;
+            rc = sdp_core_peer_add(sdp_engine_core(s->eng[i]), &pc, &got);
+            if (rc == 0 && got != s->npeers)
+                rc = SDP_EINVAL;
+        }
+        if (rc == 0) {
+            idx = (int)s->npeers;
+            struct api_peer *p = &s->peers[idx];
+            memset(p, 0, sizeof(*p));
+            p->addr = *a;
+            atomic_store(&p->next_id, next_id > 2 ? next_id : 2);
+            uint32_t h = addr_hash(a) & s->peer_hmask;
+            p->hnext = s->peer_hash[h];
+            s->peer_hash[h] = idx;
+            s->npeers++;
+        }
+    }
+    for (unsigned i = 0; i < s->n && rc == 0; i++)
+        rc = sdp_core_peer_set_early(sdp_engine_core(s->eng[i]), (uint32_t)idx, (enum sdp_suite)cipher, early,
+                                     client ? SDP_CORE_KEY_TX : SDP_CORE_KEY_RX);
+    if (rc == 0)
+        atomic_store(&s->peers[idx].keys, client ? API_KEYS_EARLY : API_KEYS_READY);
+    else if (idx >= 0)
+        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING); /* no early keys everywhere: send nothing early */
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_wipe(&pc, sizeof(pc));
+    sdp_keymem_free(ph);
+    return rc ? rc : idx;
+}
+
+int sdp_peer_close(sdp_socket *s, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sdp_core_addr a;
+    if (!s || !peer || sdp_engine_addr(peer, peer_len, &a) != 0)
+        return SDP_EINVAL;
+    uint8_t *ph = sdp_keymem_alloc(2 * SDP_SECRET_LEN);
+    if (!ph)
+        return SDP_ENOMEM;
+    sdp_random_bytes(ph, 2 * SDP_SECRET_LEN);
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    int idx = peer_find_locked(s, &a), rc = idx >= 0 ? 0 : SDP_EINVAL;
+    if (rc == 0) {
+        /* A pending session in its place: placeholders nobody knows, used
+         * for nothing; the peer slot and its id counter stay. */
+        peer_cfg(s, &pc, &a, s->cfg.cipher, ph, ph + SDP_SECRET_LEN);
+        pc.keys_pending = 1;
+        for (unsigned i = 0; i < s->n && rc == 0; i++)
+            rc = sdp_core_peer_replace(sdp_engine_core(s->eng[i]), (uint32_t)idx, &pc);
+        atomic_store(&s->peers[idx].keys, API_KEYS_PENDING);
+        sdp_keymem_wipe(&pc, sizeof(pc));
+    }
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_free(ph);
+    for (unsigned i = 0; rc == 0 && i < s->n; i++)
+        sdp_api_kick(s, s->eng[i]); /* the failed RPCs' events go out */
+    return rc;
+}
+
+int sdp_api_peer_complete(sdp_socket *s, int idx, enum sdp_cipher cipher, const uint8_t *tx, const uint8_t *rx)
+{
+    struct sdp_core_peer_cfg pc;
+    lock_all(s);
+    pthread_mutex_lock(&s->peers_lock);
+    peer_cfg(s, &pc, &s->peers[idx].addr, cipher, tx, rx);
+    int rc = 0;
+    for (unsigned i = 0; i < s->n && rc == 0; i++) {
+        struct sdp_core *c = sdp_engine_core(s->eng[i]);
+        rc = sdp_core_peer_install(c, (uint32_t)idx, &pc);
+        if (rc == SDP_EINVAL) /* not pending there (cannot normally happen): start over */
+            rc = sdp_core_peer_replace(c, (uint32_t)idx, &pc);
+        if (rc == 0)
+            sdp_core_peer_drop_early(c, (uint32_t)idx);
+    }
+    if (rc == 0)
+        atomic_store(&s->peers[idx].keys, API_KEYS_READY);
+    pthread_mutex_unlock(&s->peers_lock);
+    unlock_all(s);
+    sdp_keymem_wipe(&pc, sizeof(pc));
+    return rc ? rc : idx;
+}
+
+void sdp_api_peer_drop_early(sdp_socket *s, int idx)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        sdp_engine_lock(s->eng[i]);
+        sdp_core_peer_drop_early(sdp_engine_core(s->eng[i]), (uint32_t)idx);
+        sdp_engine_unlock(s->eng[i]);
+    }
 }
 
 /* An engine met an unknown source address (its lock held). */
@@ -604,6 +725,8 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->key_updates += cs.key_updates;
     st->peer_key_updates += cs.rx_key_updates;
     st->resends_sent += cs.resends_sent;
+    st->early_received += cs.early_delivered;
+    st->keyless_retried += es.keyless_retried;
     st->drops_total += cs.drops_total;
     st->drops_malformed += cs.drops[SDP_DROP_DECODE] + cs.drops[SDP_DROP_MISMATCH];
     st->drops_auth += cs.drops[SDP_DROP_CTL_AUTH] + cs.drops[SDP_DROP_REC_AUTH];

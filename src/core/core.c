@@ -195,6 +195,7 @@ int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, co
     if (rc != 0)
         return rc;
     p->keys.keep_tx_prev = (uint8_t)(c->cfg.plain_records != 0);
+    p->keys_pending = pc->keys_pending != 0;
     p->addr = pc->addr;
     p->idx = idx;
     p->in_use = 1;
@@ -417,7 +418,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
     int early = (flags & SDP_CORE_SEND_EARLY) != 0;
-    if (early && !sdp_keys_early_tx(&p->keys))
+    if ((early && !sdp_keys_early_tx(&p->keys)) || (!early && p->keys_pending))
         return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)
@@ -468,6 +469,8 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     if (!r || r->state != SDP_RPC_SRV_SERVICE)
         return SDP_EUNKNOWN;
     struct sdp_peer *p = &c->peers[peer];
+    if (p->keys_pending)
+        return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)
         return rc;

@@ -98,6 +98,13 @@ struct sdp_core_peer_cfg {
     uint32_t mtu;
     uint32_t ip_hdr_len;
     unsigned aead_flags;         /* SDP_AEAD_ALLOW_INSECURE for the null suite */
+    /* The session's keys are not agreed yet (a 0-RTT client, or one whose
+     * session was closed): the secrets are placeholders (random, so that a
+     * bug can never seal under a known key).  Until sdp_core_peer_install
+     * the peer sends only 0-RTT requests, sends no control packets, and
+     * every packet from it is refused with SDP_ENOKEY (the caller may keep
+     * it for after the install). */
+    uint8_t keys_pending;
 };
 int sdp_core_peer_add(struct sdp_core *core, const struct sdp_core_peer_cfg *pc, uint32_t *peer);
 
@@ -147,6 +154,17 @@ int sdp_core_peer_set_early(struct sdp_core *core, uint32_t peer, enum sdp_suite
  * messages already authenticated finish under the key, then it is wiped.
  * Early requests already sent keep their sealed bytes.  SDP_EINVAL (peer). */
 int sdp_core_peer_drop_early(struct sdp_core *core, uint32_t peer);
+/* The keys of a peer added with keys_pending are agreed: generation 0
+ * from pc's secrets (pc's suite must be the peer's), keeping its RPCs, its
+ * 0-RTT keys and everything else of the session.  Errors: SDP_EINVAL (peer,
+ * not pending, suite), SDP_ENOMEM, SDP_ECRYPTO (the peer stays pending). */
+int sdp_core_peer_install(struct sdp_core *core, uint32_t peer, const struct sdp_core_peer_cfg *pc);
+/* Forget our 0-RTT request id to peer without an event (the server refused
+ * 0-RTT: the caller sends it again under the 1-RTT keys, same id, which no
+ * key has sealed before).  SDP_EUNKNOWN when there is no such early
+ * request (it finished or failed meanwhile: its event was or will be
+ * delivered), SDP_EINVAL (peer). */
+int sdp_core_forget_request(struct sdp_core *core, uint32_t peer, uint64_t id);
 
 /* Start an RPC: copies and seals data now (the core never re-seals).
  * *rpc_id receives the client id (even).  cookie comes back in the

@@ -69,7 +69,7 @@ const struct sdp_aead_key *sdp_core_peer_rx_key(const struct sdp_core *c, const 
                                                 unsigned phase)
 {
     const struct sdp_peer *p = sdp_core_peer_find(c, addr);
-    if (!p)
+    if (!p || p->keys_pending)
         return NULL;
     /* The most likely generation held for this phase; never derives one. */
     uint32_t gens[3];

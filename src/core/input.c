@@ -404,7 +404,7 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
     c->st.pkts_in++;
     c->st.bytes_in += len;
     struct sdp_peer *p = sdp_core_peer_find(c, from);
-    if (!p)
+    if (!p || p->keys_pending)
         return sdp_core_drop(c, SDP_DROP_NO_PEER, SDP_ENOKEY);
     struct sdp_pkt pk;
     if (!pkt || sdp_wire_decode(pkt, len, &pk) < 0)

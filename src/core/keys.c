@@ -97,6 +97,29 @@ void sdp_keys_fini(struct sdp_peer_keys *k)
     memset(k, 0, sizeof(*k));
 }
 
+int sdp_keys_install0(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, uint64_t update_after)
+{
+    struct sdp_peer_keys fresh;
+    int rc = sdp_keys_init(&fresh, pc, k->prov, update_after);
+    if (rc != 0)
+        return rc;
+    /* The early keys move over (their objects are owned, not copied): the
+     * block that holds them does, without the old previous generation. */
+    if (k->rare) {
+        sdp_rec_key_clear(&k->rare->tx_prev);
+        fresh.rare = k->rare;
+        k->rare = NULL;
+        rare_trim(&fresh);
+    }
+    fresh.early_live = k->early_live;
+    fresh.early_open = k->early_open;
+    fresh.keep_tx_prev = k->keep_tx_prev;
+    sdp_keys_fini(k);
+    *k = fresh;
+    sdp_keymem_wipe(&fresh, sizeof(fresh));
+    return 0;
+}
+
 int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
 {
     if (k->keep_tx_prev && !rare_get(k))

@@ -72,6 +72,10 @@ int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, c
                   uint64_t update_after);
 /* Wipe every key and secret; safe on a zeroed struct. */
 void sdp_keys_fini(struct sdp_peer_keys *k);
+/* Generation 0 again from pc's secrets (a pending session's agreed keys),
+ * keeping the 0-RTT keys and their counts.  Errors as sdp_keys_init; on an
+ * error the old keys stay. */
+int sdp_keys_install0(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, uint64_t update_after);
 
 /* Transmit: advance one generation now (the old key is wiped at once: a
  * message is sealed whole when it is sent, so nothing seals under it

@@ -10,6 +10,8 @@
 
 static uint8_t *ctl_slot(struct sdp_core *c, struct sdp_peer *p)
 {
+    if (p->keys_pending)
+        return NULL; /* no control key yet: the probes start once it is installed */
     if (c->ctlq_n == c->cfg.ctlq_cap) {
         sdp_core_drop(c, SDP_DROP_CTLQ_FULL, 0);
         return NULL;

@@ -34,6 +34,7 @@ struct sdp_peer {
     uint32_t unanswered;        /* probes sent to it since then */
     uint32_t probes_tick;       /* probes sent to it in the current tick */
     uint8_t in_use;
+    uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
     uint8_t ncutoffs;
     uint8_t nacks;
 };

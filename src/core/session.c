@@ -180,6 +180,31 @@ int sdp_core_peer_set_early(struct sdp_core *c, uint32_t peer, enum sdp_suite su
     return sdp_keys_set_early(&p->keys, suite, secret, dir);
 }
 
+int sdp_core_peer_install(struct sdp_core *c, uint32_t peer, const struct sdp_core_peer_cfg *pc)
+{
+    struct sdp_peer *p = c ? sdp_core_peer_at(c, peer) : NULL;
+    if (!p || !pc || !p->keys_pending || pc->suite != p->keys.suite)
+        return SDP_EINVAL;
+    int rc = sdp_keys_install0(&p->keys, pc, c->cfg.key_update_after);
+    if (rc != 0)
+        return rc;
+    p->keys_pending = 0;
+    sdp_peer_heard(p); /* its silence so far was ours to keep */
+    c->grants_due = 1;
+    return 0;
+}
+
+int sdp_core_forget_request(struct sdp_core *c, uint32_t peer, uint64_t id)
+{
+    if (!c || !sdp_core_peer_at(c, peer))
+        return SDP_EINVAL;
+    struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, peer, id);
+    if (!r || r->state != SDP_RPC_CLIENT || !(r->out.hdr_flags & SDP_F_EARLY))
+        return SDP_EUNKNOWN;
+    sdp_core_rpc_free(c, r);
+    return 0;
+}
+
 int sdp_core_peer_drop_early(struct sdp_core *c, uint32_t peer)
 {
     struct sdp_peer *p = c ? sdp_core_peer_at(c, peer) : NULL;

@@ -303,8 +303,21 @@ static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, cons
     h->addr = *addr;
     h->len = (uint32_t)l;
     h->no_session = no_session;
-    if (!no_session)
+    /* A packet without keys is kept too: the handshake this round may
+     * bring them (0-RTT data that overtook its ClientHello, a response
+     * that overtook the server's Finished), and it is tried again then. */
+    if (l <= SDP_ENGINE_HS_PKT_MAX)
         memcpy(h->data, p, l);
+}
+
+/* After the handshake ran: the packets that found no keys, once more. */
+static void retry_keyless(struct sdp_engine *e, unsigned n, uint64_t now)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct sdp_engine_hs_pkt *h = &e->hs_in[i];
+        if (h->no_session && h->len <= SDP_ENGINE_HS_PKT_MAX && sdp_core_input(e->core, &h->addr, h->data, h->len, now) == 0)
+            e->st.keyless_retried++;
+    }
 }
 
 static void input_one(struct sdp_engine *e, const struct sdp_core_addr *addr, const uint8_t *p, size_t l,
@@ -577,6 +590,7 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
             uint64_t hexp = e->cfg.hs_run(e->cfg.deliver_ctx, e, e->hs_in, hn, sdp_engine_now());
             e->hs_exp = e->cfg.index == 0 ? hexp : UINT64_MAX;
             pthread_mutex_lock(&e->lock);
+            retry_keyless(e, hn, sdp_engine_now());
             flush_hs_output(e, sdp_engine_now());
             n += deliver_events(e); /* what keys that just arrived let go */
             flush_output(e, sdp_engine_now());

@@ -114,6 +114,7 @@ int sdp_engine_event_fd(const struct sdp_engine *e);
 struct sdp_engine_stats {
     uint64_t recv_calls, recv_pkts, gro_batches, send_calls, send_errors, enobufs, misdirected, handed_off;
     uint64_t hs_dropped; /* handshake datagrams beyond a round's inbox (retransmitted later) */
+    uint64_t keyless_retried; /* packets without keys that opened once the handshake brought them */
 };
 void sdp_engine_get_stats(struct sdp_engine *e, struct sdp_engine_stats *st);
 

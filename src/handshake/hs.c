@@ -28,6 +28,7 @@ struct attempt {
     uint8_t fail_sends;
     uint8_t hold;             /* server, done: silent until sdp_hs_release (keys installed) */
     uint8_t installing;       /* done, keys not yet installed by the caller: still "busy" */
+    uint8_t early_sent;       /* an EARLY event went out for this attempt */
     int error;
     struct sdp_core_addr addr;
     uint64_t conn_id;
@@ -98,7 +99,7 @@ int sdp_hs_new(const struct sdp_hs_config *cfg, struct sdp_hs **out)
     hs->cfg = *cfg;
     hs->att = calloc(cfg->max_attempts, sizeof(*hs->att));
     hs->tokens = calloc(TOKEN_CACHE, sizeof(*hs->tokens));
-    hs->ev_cap = 2 * cfg->max_attempts + 16;
+    hs->ev_cap = 3 * cfg->max_attempts + 16; /* EARLY, DONE, FAILED */
     hs->ev = sdp_keymem_alloc((size_t)hs->ev_cap * sizeof(*hs->ev));
     hs->rep_cap = 256;
     hs->rep = calloc(hs->rep_cap, sizeof(*hs->rep));
@@ -180,7 +181,7 @@ static struct attempt *alloc_attempt(struct sdp_hs *hs)
 static void push_event(struct sdp_hs *hs, const struct sdp_hs_event *ev)
 {
     if (hs->ev_n == hs->ev_cap)
-        return; /* cannot happen for DONE/FAILED: the ring holds two per attempt */
+        return; /* cannot happen: the ring holds three per attempt */
     struct sdp_hs_event *slot = &hs->ev[(hs->ev_head + hs->ev_n) % hs->ev_cap];
     *slot = *ev;
     hs->ev_n++;
@@ -241,6 +242,7 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
     ev->type = SDP_HS_EV_DONE;
     ev->role = a->role;
     ev->addr = a->addr;
+    ev->early_state = a->role == SDP_TLS_CLIENT ? sdp_tls_early_accepted(a->tls) : a->early_sent;
     const char *id = sdp_tls_peer_identity(a->tls);
     if (id) {
         strncpy(ev->identity, id, sizeof(ev->identity) - 1);
@@ -271,16 +273,54 @@ static void take_payload(struct sdp_hs *hs, struct attempt *a, uint32_t off, con
         fail(hs, a, rc, now);
 }
 
+/* 0-RTT keys: a resuming client's at once; a server's once its TLS
+ * accepted the client's early data, with the 1-RTT keys (0.5-RTT). */
+static void check_early(struct sdp_hs *hs, struct attempt *a, uint64_t now)
+{
+    if (a->state != ATT_ACTIVE || a->early_sent)
+        return;
+    int server = a->role == SDP_TLS_SERVER;
+    if (server && sdp_tls_early_accepted(a->tls) != 1)
+        return;
+    struct sdp_hs_event *ev = sodium_malloc(sizeof(*ev));
+    if (!ev) {
+        fail(hs, a, SDP_ENOMEM, now);
+        return;
+    }
+    memset(ev, 0, sizeof(*ev));
+    enum sdp_cipher esuite;
+    int rc = sdp_tls_early_export(a->tls, &esuite, ev->early);
+    if (rc == 0) {
+        ev->suite = esuite;
+        if (server)
+            rc = sdp_tls_export(a->tls, &ev->suite, ev->tx, ev->rx);
+    }
+    if (rc == 0 && ev->suite == esuite) {
+        ev->type = SDP_HS_EV_EARLY;
+        ev->role = a->role;
+        ev->addr = a->addr;
+        a->early_sent = 1;
+        hs->st.early++;
+        push_event(hs, ev);
+    } else if (server && rc != SDP_EUNAVAIL) {
+        fail(hs, a, rc ? rc : SDP_EHANDSHAKE, now); /* accepted 0-RTT yet no keys: cannot go on */
+    }
+    sodium_free(ev); /* wipes */
+}
+
 /* A server is done when its TLS is.  A client waits until the server has
  * acknowledged its whole stream: then the server has judged the client's
  * certificate (TLS 1.3 finishes the client first) and installed its keys,
  * so the first request is neither refused later nor dropped for want of
- * keys. */
+ * keys.  After an accepted 0-RTT the server installed its keys at 0.5-RTT
+ * and a resumption carries no client certificate: done at once. */
 static void check_done(struct sdp_hs *hs, struct attempt *a, int close_pkt, uint64_t now)
 {
+    if (a->role == SDP_TLS_SERVER && !a->early_sent && sdp_tls_early_accepted(a->tls) == 1)
+        check_early(hs, a, now); /* a client's comes at the start (sdp_hs_connect) */
     if (a->state != ATT_ACTIVE || !sdp_tls_done(a->tls))
         return;
-    if (a->role == SDP_TLS_CLIENT && (a->snd_una < a->slen || close_pkt))
+    if (a->role == SDP_TLS_CLIENT && (a->snd_una < a->slen || close_pkt) && sdp_tls_early_accepted(a->tls) != 1)
         return;
     complete(hs, a, now);
 }
@@ -441,6 +481,7 @@ int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const ch
     a->validated = 1; /* the 3x rule binds servers only */
     pull_tls(hs, a, now);
     hs->st.started++;
+    check_early(hs, a, now);
     return 0;
 }
 
@@ -708,6 +749,16 @@ void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr)
         if (a->state == ATT_DONE && addr_eq(&a->addr, addr))
             a->hold = a->installing = 0;
     }
+}
+
+int sdp_hs_early(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
+{
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if (a->state == ATT_ACTIVE && a->role == SDP_TLS_CLIENT && a->early_sent && addr_eq(&a->addr, addr))
+            return 1;
+    }
+    return 0;
 }
 
 int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev)

@@ -69,6 +69,7 @@ enum sdp_hs_event_type {
     SDP_HS_EV_DONE = 1,       /* keys agreed with addr */
     SDP_HS_EV_FAILED = 2,     /* our attempt with addr failed: error */
     SDP_HS_EV_NO_SESSION = 3, /* addr says it has no session with us (unauthenticated hint) */
+    SDP_HS_EV_EARLY = 4,      /* 0-RTT keys for addr (see below), before DONE */
 };
 /* Lives in locked memory (the caller allocates it with sdp_keymem_alloc). */
 struct sdp_hs_event {
@@ -80,6 +81,18 @@ struct sdp_hs_event {
     uint8_t tx[SDP_SECRET_LEN];
     uint8_t rx[SDP_SECRET_LEN];
     char identity[128];        /* the peer's authenticated identity */
+    /* EARLY, client: at the start of a resumption that offers 0-RTT; suite
+     * (the ticket's) and early, the 0-RTT transmit secret.
+     * EARLY, server: the client's 0-RTT was accepted; early is the 0-RTT
+     * receive secret and suite/tx/rx are the 1-RTT ones (0.5-RTT: install
+     * them now, so early requests are answered at once; DONE follows when
+     * the client's Finished arrives).
+     * DONE: early_state is, for a client, 1 when the server accepted its
+     * 0-RTT, -1 when it refused it (resend early requests under tx), 0
+     * without 0-RTT; for a server, 1 when an EARLY event already carried
+     * these keys. */
+    uint8_t early[SDP_SECRET_LEN];
+    int early_state;
 };
 /* 1 and *ev filled, or 0. */
 int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev);
@@ -89,10 +102,14 @@ int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev);
  * its first request as soon as it has it, and that request must not find
  * the server without keys. */
 void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr);
+/* 1 while a client attempt with addr is under way that has offered 0-RTT
+ * (its EARLY event was emitted and DONE or FAILED has not followed). */
+int sdp_hs_early(const struct sdp_hs *hs, const struct sdp_core_addr *addr);
 
 struct sdp_hs_stats {
     uint64_t started, accepted, completed, failed, timeouts, retries_sent, tokens_bad, retransmits;
     uint64_t dropped, amp_limited, replies_limited, no_session_sent, superseded;
+    uint64_t early; /* EARLY events: 0-RTT offered (client) or accepted (server) */
     uint64_t attempts; /* gauge */
 };
 void sdp_hs_get_stats(const struct sdp_hs *hs, struct sdp_hs_stats *st);

@@ -1059,7 +1059,11 @@ int sdp_tls_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t tx[SDP_SEC
 {
     if (t->err)
         return t->err;
-    if (!t->done)
+    /* A server that accepted 0-RTT has written its Finished: the exporter
+     * secret exists (0.5-RTT), and it answers early requests under these
+     * keys instead of holding them until the client's Finished. */
+    int half = t->server && t->hello_done && SSL_get_early_data_status(t->ssl) == SSL_EARLY_DATA_ACCEPTED;
+    if (!t->done && !half)
         return SDP_EAGAIN;
     int rc = cipher_of(SSL_get_current_cipher(t->ssl), suite);
     if (rc == 0)

@@ -120,8 +120,10 @@ int sdp_tls_error(const struct sdp_tls *t);
 const char *sdp_tls_last_error(const struct sdp_tls *t);
 
 /* After done: the negotiated suite and the two traffic secrets, tx being
- * what this side sends with (client: SDP_EXPORTER_CLIENT).  SDP_EAGAIN
- * before done, the failure's code after a failure. */
+ * what this side sends with (client: SDP_EXPORTER_CLIENT).  A server that
+ * accepted 0-RTT may export them as soon as it answered the ClientHello
+ * (0.5-RTT: the client has not proven itself beyond holding the ticket).
+ * SDP_EAGAIN before that, the failure's code after a failure. */
 int sdp_tls_export(struct sdp_tls *t, enum sdp_cipher *suite, uint8_t tx[SDP_SECRET_LEN],
                    uint8_t rx[SDP_SECRET_LEN]);
 /* 0-RTT: the client's early secret (SDP_EXPORTER_EARLY via

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sdp/sdp.h"
@@ -18,7 +20,7 @@ struct server {
     sdp_socket *s;
     pthread_t thread;
     atomic_int stop;
-    atomic_long served;
+    atomic_long served, early;
     struct sockaddr_in addr;
 };
 
@@ -32,6 +34,8 @@ static void *serve(void *arg)
         if (m.kind == SDP_MSG_REQUEST) {
             sdp_reply(sv->s, &m, m.data, m.len);
             atomic_fetch_add(&sv->served, 1);
+            if (m.early)
+                atomic_fetch_add(&sv->early, 1);
         }
         sdp_release(sv->s, &m);
     }
@@ -311,6 +315,180 @@ Test(api_tls, client_restart_mid_traffic)
     struct sdp_stats st;
     cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
     cr_assert_eq(st.handshakes_done, 2);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+/* ---- 0-RTT ---- */
+
+/* A UDP relay between one client and the server that can record what the
+ * client sends and replay it later, from the same address. */
+struct relay {
+    int fd;
+    struct sockaddr_in addr, server, client;
+    int have_client;
+    atomic_int stop, recording, nrec;
+    uint8_t rec[64][2048];
+    size_t rec_len[64];
+    pthread_t thread;
+};
+
+static void *relay_run(void *arg)
+{
+    struct relay *r = arg;
+    static __thread uint8_t buf[65536];
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 10) <= 0)
+            continue;
+        struct sockaddr_in from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(r->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n <= 0)
+            continue;
+        if (from.sin_port == r->server.sin_port) {
+            if (r->have_client)
+                sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&r->client, sizeof(r->client));
+            continue;
+        }
+        r->client = from;
+        r->have_client = 1;
+        int k = atomic_load(&r->nrec);
+        if (atomic_load(&r->recording) && k < 64 && (size_t)n <= sizeof(r->rec[0])) {
+            memcpy(r->rec[k], buf, (size_t)n);
+            r->rec_len[k] = (size_t)n;
+            atomic_store(&r->nrec, k + 1);
+        }
+        sendto(r->fd, buf, (size_t)n, 0, (struct sockaddr *)&r->server, sizeof(r->server));
+    }
+    return NULL;
+}
+
+static void relay_start(struct relay *r, const struct sockaddr_in *server)
+{
+    memset(r, 0, sizeof(*r));
+    r->server = *server;
+    r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+    cr_assert_geq(r->fd, 0);
+    r->addr.sin_family = AF_INET;
+    r->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(r->fd, (struct sockaddr *)&r->addr, sizeof(r->addr)), 0);
+    socklen_t l = sizeof(r->addr);
+    cr_assert_eq(getsockname(r->fd, (struct sockaddr *)&r->addr, &l), 0);
+    cr_assert_eq(pthread_create(&r->thread, NULL, relay_run, r), 0);
+}
+
+static void relay_replay(struct relay *r)
+{
+    for (int i = 0; i < atomic_load(&r->nrec); i++)
+        sendto(r->fd, r->rec[i], r->rec_len[i], 0, (struct sockaddr *)&r->server, sizeof(r->server));
+}
+
+static void relay_stop(struct relay *r)
+{
+    atomic_store(&r->stop, 1);
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+static void zero_rtt_run(unsigned engines_server, unsigned engines_client)
+{
+    struct server sv;
+    struct sdp_tls_options so = {.ephemeral_cert = 1, .early_data = 1};
+    server_start(&sv, &so, engines_server);
+    char fp[65];
+    cr_assert_eq(sdp_tls_fingerprint(sv.s, fp), 0);
+    struct relay r;
+    relay_start(&r, &sv.addr);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, engines_client);
+    struct sdp_tls_options co = {.pin_sha256_hex = fp, .early_data = 1};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    const struct sockaddr *to = (const struct sockaddr *)&r.addr;
+
+    /* A full handshake leaves a ticket. */
+    burst(c, &r.addr, 1, 0);
+    struct sdp_stats st, sst;
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.handshakes_done, 1);
+    cr_assert_eq(st.early_sent, 0);
+    /* Closing the session makes the next send resume: its requests go
+     * as 0-RTT data with the ClientHello. */
+    cr_assert_eq(sdp_peer_close(c, to, sizeof(r.addr)), 0);
+    cr_assert_eq(sdp_peer_close(c, (const struct sockaddr *)&ca, sizeof(ca)), SDP_EINVAL);
+    atomic_store(&r.recording, 1);
+    burst(c, &r.addr, 3, 0);
+    atomic_store(&r.recording, 0);
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.handshakes_done, 2);
+    /* Inline, each send runs a round: on loopback the handshake may be
+     * over before the last ones, which then go under 1-RTT keys. */
+    long early = (long)st.early_sent;
+    cr_assert(early >= 1 && early <= 3, "early_sent %ld", early);
+    cr_assert_eq(st.early_resent, 0);
+    for (int i = 0; i < 200 && atomic_load(&sv.early) < early; i++)
+        usleep(5000); /* the server counts after it replied */
+    cr_assert_eq(atomic_load(&sv.early), early, "the server saw %ld early requests", atomic_load(&sv.early));
+    cr_assert_eq(sdp_get_stats(sv.s, &sst), 0);
+    cr_assert_eq(sst.early_received, (uint64_t)early);
+    cr_assert_gt(atomic_load(&r.nrec), 1);
+
+    /* The recorded flight again, while the server still opens 0-RTT data
+     * of that session, and after it forgot its 0-RTT key: never delivered
+     * a second time. */
+    long served = atomic_load(&sv.served);
+    for (int round = 0; round < 2; round++) {
+        relay_replay(&r);
+        usleep(400000);
+        cr_assert_eq(atomic_load(&sv.served), served, "replay round %d was served", round);
+        if (round == 0)
+            usleep(2000000);
+    }
+    cr_assert_eq(sdp_get_stats(sv.s, &sst), 0);
+    cr_assert_eq(sst.early_received, (uint64_t)early);
+    cr_assert_gt(sst.drops_total, 0, "the replayed packets were dropped and counted");
+    /* The session goes on, no longer early. */
+    burst(c, &r.addr, 5, 0);
+    cr_assert_eq(atomic_load(&sv.early), early);
+    sdp_close(c);
+    relay_stop(&r);
+    server_stop(&sv);
+}
+
+Test(api_tls, zero_rtt_accepted_once_refused_on_replay_threaded) { zero_rtt_run(1, 1); }
+Test(api_tls, zero_rtt_accepted_once_refused_on_replay_inline) { zero_rtt_run(0, 0); }
+
+/* A restarted server cannot read the old ticket: it refuses 0-RTT, and
+ * the client sends the same requests again under the new session's keys.
+ * Each is answered exactly once. */
+Test(api_tls, zero_rtt_refused_by_restarted_server_is_sent_again)
+{
+    /* The restarted server makes a new ephemeral certificate: the client
+     * runs without authentication here (insecure), which is not the point. */
+    struct sdp_tls_options so = {.ephemeral_cert = 1, .early_data = 1};
+    struct sdp_tls_options co = {.insecure = 1, .early_data = 1};
+    struct server sv;
+    server_start(&sv, &so, 1);
+    uint16_t port = sv.addr.sin_port;
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 1);
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &sv.addr, 1, 0);
+    server_stop(&sv);
+    cr_assert_eq(sdp_peer_close(c, (const struct sockaddr *)&sv.addr, sizeof(sv.addr)), 0);
+    server_start_port(&sv, &so, 1, port);
+    burst(c, &sv.addr, 4, 0);
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(c, &st), 0);
+    cr_assert_eq(st.handshakes_done, 2);
+    cr_assert_eq(st.early_sent, 4, "the ticket offered 0-RTT: %llu", (unsigned long long)st.early_sent);
+    cr_assert_eq(st.early_resent, 4);
+    for (int i = 0; i < 200 && atomic_load(&sv.served) < 4; i++)
+        usleep(5000); /* the server counts after it replied */
+    cr_assert_eq(atomic_load(&sv.early), 0);
+    cr_assert_eq(atomic_load(&sv.served), 4);
     sdp_close(c);
     server_stop(&sv);
 }

@@ -437,3 +437,59 @@ Test(keys, removed_peer_slot_is_reused_safely)
     cr_assert_eq(st.mem_used, 0);
     cr_assert_eq(st.rpcs_active, 0);
 }
+
+/* A 0-RTT client: a session whose keys are still being agreed sends early
+ * requests only, nothing else, and refuses everything from the peer; the
+ * agreed keys then come in without disturbing those requests. */
+Test(keys, pending_session_sends_early_only_then_installs)
+{
+    static uint8_t req[300000];
+    uint8_t es[SDP_SECRET_LEN];
+    memset(es, 9, sizeof(es));
+    memset(req, 1, sizeof(req));
+    struct iovec iov = {.iov_base = req, .iov_len = sizeof(req)};
+    struct sdp_core_peer_cfg pc;
+    peer_cfg(&pc, &addr_b, 0x77, 0x66); /* placeholders */
+    pc.keys_pending = 1;
+    cr_assert_eq(sdp_core_peer_replace(a, a_peer, &pc), 0);
+    cr_assert_eq(sdp_core_peer_set_early(a, a_peer, SDP_SUITE_AES128GCM, es, SDP_CORE_KEY_TX), 0);
+    cr_assert_eq(sdp_core_peer_set_early(b, b_peer, SDP_SUITE_AES128GCM, es, SDP_CORE_KEY_RX), 0);
+    uint64_t id, id2;
+    cr_assert_eq(sdp_core_send_request(a, a_peer, req, 10, 1, now, &id), SDP_ENOKEY);
+    /* Beyond the unscheduled bytes, so b must grant the rest. */
+    cr_assert_eq(sdp_core_send_request_flags(a, a_peer, 0, &iov, 1, 1, now, SDP_CORE_SEND_EARLY, &id), 0);
+    cr_assert_eq(sdp_core_send_request_flags(a, a_peer, 0, &iov, 1, 2, now, SDP_CORE_SEND_EARLY, &id2), 0);
+    pump();
+    /* a's peer refuses b's packets (grants under keys a does not have yet). */
+    struct sdp_core_stats st;
+    sdp_core_get_stats(a, &st);
+    cr_assert_gt(st.drops[SDP_DROP_NO_PEER], 0);
+    cr_assert_eq(sdp_core_input(a, &addr_b, last_b_ctl, last_b_ctl_len, now), SDP_ENOKEY);
+    uint64_t ctl_out = st.pkts_out;
+    run_ms(20); /* silence: a pending peer sends no probes */
+    sdp_core_get_stats(a, &st);
+    cr_assert_eq(st.pkts_out, ctl_out);
+    /* The agreed keys (those b has: tx 1, rx 2 from a's view). */
+    peer_cfg(&pc, &addr_b, 1, 2);
+    pc.suite = SDP_SUITE_AES256GCM;
+    cr_assert_eq(sdp_core_peer_install(a, a_peer, &pc), SDP_EINVAL);
+    pc.suite = SDP_SUITE_AES128GCM;
+    cr_assert_eq(sdp_core_peer_install(a, a_peer, &pc), 0);
+    cr_assert_eq(sdp_core_peer_install(a, a_peer, &pc), SDP_EINVAL); /* not pending any more */
+    /* Forgetting: only early requests still held. */
+    cr_assert_eq(sdp_core_forget_request(a, a_peer, id2), 0);
+    cr_assert_eq(sdp_core_forget_request(a, a_peer, id2), SDP_EUNKNOWN);
+    int failed[32] = {0}, early = 0;
+    cr_assert_eq(serve_and_collect(failed, &early), 1);
+    cr_assert_eq(early, 1, "the kept early request completes, the forgotten one cannot");
+    for (int i = 0; i < 32; i++)
+        cr_assert_eq(failed[i], 0);
+    cr_assert_eq(sdp_core_forget_request(a, a_peer, id), SDP_EUNKNOWN);
+    /* The session goes on under the installed keys. */
+    cr_assert_eq(one_rpc(5000), 1);
+    run_ms(5);
+    sdp_core_get_stats(a, &st);
+    cr_assert_eq(st.responses_delivered, 2);
+    cr_assert_eq(st.rpcs_active, 0);
+    cr_assert_eq(st.mem_used, 0);
+}

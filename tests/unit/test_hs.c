@@ -22,6 +22,8 @@ struct host {
     struct sdp_hs_event *ev;
     int done, failed, error, role;
     uint8_t tx[SDP_SECRET_LEN], rx[SDP_SECRET_LEN];
+    int early, early_state; /* EARLY events; the last DONE's early_state */
+    uint8_t early_secret[SDP_SECRET_LEN], half_tx[SDP_SECRET_LEN], half_rx[SDP_SECRET_LEN];
     uint64_t bytes_out_to_unvalidated;
 };
 
@@ -89,6 +91,12 @@ static void drain_events(struct host *h)
             sdp_hs_release(h->hs, &h->ev->addr); /* "keys installed" */
             memcpy(h->tx, h->ev->tx, SDP_SECRET_LEN);
             memcpy(h->rx, h->ev->rx, SDP_SECRET_LEN);
+            h->early_state = h->ev->early_state;
+        } else if (h->ev->type == SDP_HS_EV_EARLY) {
+            h->early++;
+            memcpy(h->early_secret, h->ev->early, SDP_SECRET_LEN);
+            memcpy(h->half_tx, h->ev->tx, SDP_SECRET_LEN);
+            memcpy(h->half_rx, h->ev->rx, SDP_SECRET_LEN);
         } else if (h->ev->type == SDP_HS_EV_FAILED) {
             h->failed++;
             h->error = h->ev->error;
@@ -425,6 +433,67 @@ Test(hs, psk_mismatch_fails_with_epsk_on_both_sides)
     cr_assert_eq(sv.error, SDP_EPSK, "server: %s", sdp_strerror(sv.error));
     cr_assert_eq(cl.failed, 1);
     cr_assert_eq(cl.error, SDP_EPSK, "client: %s", sdp_strerror(cl.error));
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* 0-RTT over the handshake protocol: a resumption gives the client its
+ * early key at connect and the server the same one, with its 1-RTT keys,
+ * as soon as it answers the ClientHello; both DONEs say 0-RTT was
+ * accepted, and the client is done without waiting for the server's
+ * acknowledgement.  A replay of that first flight to the server gives it
+ * no keys. */
+Test(hs, zero_rtt_keys_early_then_done_and_a_replay_gets_none)
+{
+    struct host cl, sv;
+    struct sdp_tls_config s = server_cfg();
+    s.early_data = 1;
+    host_init(&sv, 2000, &s, 0, 1);
+    struct sdp_tls_config c = client_cfg(&sv);
+    c.early_data = 1;
+    host_init(&cl, 1000, &c, 1, 0);
+    struct host *h[2] = {&cl, &sv};
+    struct chan ch = {.rng = 7};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint64_t now = run(&ch, h, 0, 1000);
+    assert_agreed(&cl, &sv);
+    cr_assert_eq(cl.early + sv.early, 0, "no ticket yet: no 0-RTT");
+    cr_assert_eq(cl.early_state, 0);
+    /* Resume: the client's early key comes at once. */
+    cl.done = sv.done = 0;
+    now += 10ull * 1000000000;
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, now), 0);
+    drain_events(&cl);
+    cr_assert_eq(cl.early, 1);
+    cr_assert(sdp_hs_early(cl.hs, &sv.addr));
+    /* Keep the client's first flight for the replay. */
+    uint8_t first[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t first_len = sdp_hs_output(cl.hs, now, first, sizeof(first), &to);
+    cr_assert_gt(first_len, 0);
+    sdp_hs_input(sv.hs, &cl.addr, first, first_len, now);
+    drain_events(&sv);
+    cr_assert_eq(sv.early, 1, "the server accepted 0-RTT");
+    cr_assert_eq(sv.done, 0, "the client's Finished has not come yet");
+    cr_assert_arr_eq(sv.early_secret, cl.early_secret, SDP_SECRET_LEN);
+    run(&ch, h, now, 1000);
+    assert_agreed(&cl, &sv);
+    cr_assert_eq(cl.early_state, 1);
+    cr_assert_eq(sv.early_state, 1, "the server's keys came with EARLY");
+    cr_assert_arr_eq(sv.half_tx, sv.tx, SDP_SECRET_LEN);
+    cr_assert_arr_eq(sv.half_rx, sv.rx, SDP_SECRET_LEN);
+    cr_assert(!sdp_hs_early(cl.hs, &sv.addr));
+    /* The same first flight again, from the same address, later: a new
+     * attempt for the server, but OpenSSL's anti-replay refuses 0-RTT. */
+    now += 3ull * 1000000000; /* past the linger of the finished attempt */
+    sdp_hs_handle_expiry(sv.hs, now);
+    sdp_hs_input(sv.hs, &cl.addr, first, first_len, now);
+    drain_events(&sv);
+    cr_assert_eq(sv.early, 1, "a replayed 0-RTT flight gets no keys");
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.early, 1);
+    cr_assert_eq(st.accepted, 3, "the replay was taken up as a new attempt");
     host_free(&cl);
     host_free(&sv);
 }

@@ -834,11 +834,22 @@ Test(tls, zero_rtt_same_early_secret)
     cr_assert_eq(ssu, csu);
     cr_assert(memcmp(ce, se, 32) == 0, "early secrets differ");
     cr_assert_eq(sdp_tls_early_accepted(s), 1);
+    /* 0.5-RTT: the server has its 1-RTT secrets before the client's
+     * Finished, the same ones the client exports at done; the client has
+     * none yet. */
+    uint8_t htx[32], hrx[32], ctx2[32], crx2[32];
+    enum sdp_cipher hsu;
+    cr_assert_eq(sdp_tls_done(s), 0);
+    cr_assert_eq(sdp_tls_export(s, &hsu, htx, hrx), 0);
+    cr_assert_eq(sdp_tls_export(c, &csu, ctx2, crx2), SDP_EAGAIN);
     pump(c, s);
     expect_ok(c, s);
     cr_assert_eq(sdp_tls_early_accepted(c), 1);
     cr_assert_eq(sdp_tls_early_export(c, &csu, ce2), 0);
     cr_assert(memcmp(ce, ce2, 32) == 0);
+    cr_assert_eq(sdp_tls_export(c, &csu, ctx2, crx2), 0);
+    cr_assert_eq(hsu, csu);
+    cr_assert(memcmp(htx, crx2, 32) == 0 && memcmp(hrx, ctx2, 32) == 0, "0.5-RTT secrets differ from 1-RTT ones");
     uint8_t tx[32];
     expect_keys(c, s, tx);
     cr_assert(memcmp(tx, ce, 32) != 0, "1-RTT and 0-RTT secrets must differ");
@@ -880,6 +891,8 @@ Test(tls, zero_rtt_replay_refused)
     cr_assert_eq(sdp_tls_input(s2, hello, n), 0);
     cr_assert_eq(sdp_tls_early_export(s2, &su, e2), SDP_EUNAVAIL);
     cr_assert_eq(sdp_tls_early_accepted(s2), -1);
+    uint8_t x[32], y[32];
+    cr_assert_eq(sdp_tls_export(s2, &su, x, y), SDP_EAGAIN, "no 0.5-RTT keys for a replay");
     /* The genuine client still completes with the first server. */
     pump(c, s1);
     expect_ok(c, s1);
