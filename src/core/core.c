@@ -85,11 +85,10 @@ int sdp_core_new(const struct sdp_core_config *cfg, struct sdp_core **out)
      * a slow one would be refused as too old. */
     uint64_t want = cfg->replay_window > cfg->max_rpcs_per_peer ? cfg->replay_window : cfg->max_rpcs_per_peer;
     c->replay_words = sdp_replay_words_for(want);
-    c->replay_bits = sdp_mem_table(&c->mem, (size_t)cfg->max_peers * c->replay_words, sizeof(uint64_t));
     c->trial = sdp_mem_table(&c->mem, SDP_TRIAL_MAX, 1);
     c->ev_cap = 64;
     c->ev = sdp_mem_table(&c->mem, c->ev_cap, sizeof(*c->ev));
-    if (!c->peers || !c->peer_hash || !c->trial || !c->replay_bits || !c->ctlq || !c->ctlq_peer || !c->ctlq_len || !c->ev ||
+    if (!c->peers || !c->peer_hash || !c->trial || !c->ctlq || !c->ctlq_peer || !c->ctlq_len || !c->ev ||
         sdp_rpc_table_init(&c->rpcs, &c->mem, cfg->max_rpcs) != 0 ||
         sdp_sendq_init(&c->sendq, &c->mem, cfg->max_rpcs) != 0) {
         sdp_core_free(c);
@@ -117,13 +116,14 @@ void sdp_core_free(struct sdp_core *c)
     while (c->ev && sdp_core_next_event(c, &ev))
         sdp_core_release(c, ev.data);
     if (c->peers) {
-        for (uint32_t i = 0; i < c->npeers; i++)
+        for (uint32_t i = 0; i < c->npeers; i++) {
             sdp_keys_fini(&c->peers[i].keys);
+            sdp_core_replay_free(c, &c->peers[i]);
+        }
     }
     struct sdp_mem mem = c->mem;
     sdp_mem_table_free(&mem, c->peers, c->cfg.max_peers, sizeof(*c->peers));
     sdp_mem_table_free(&mem, c->peer_hash, (size_t)c->peer_hmask + 1, sizeof(*c->peer_hash));
-    sdp_mem_table_free(&mem, c->replay_bits, (size_t)c->cfg.max_peers * c->replay_words, sizeof(uint64_t));
     sdp_mem_table_free(&mem, c->ctlq, c->cfg.ctlq_cap, SDP_CTL_SLOT);
     sdp_mem_table_free(&mem, c->ctlq_peer, c->cfg.ctlq_cap, sizeof(uint32_t));
     sdp_mem_table_free(&mem, c->ctlq_len, c->cfg.ctlq_cap, sizeof(uint16_t));
@@ -209,11 +209,28 @@ int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, co
     if (p->max_payload > c->cfg.gso_max - SDP_DATA_HDR_LEN)
         p->max_payload = (uint32_t)(c->cfg.gso_max - SDP_DATA_HDR_LEN);
     p->next_id = 2;
-    memset(c->replay_bits + (size_t)idx * c->replay_words, 0, (size_t)c->replay_words * sizeof(uint64_t));
-    sdp_replay_init(&p->replay, c->replay_bits + (size_t)idx * c->replay_words, c->replay_words);
+    sdp_replay_init_lazy(&p->replay, c->replay_words); /* a ring at its first request */
     p->ncutoffs = SDP_CORE_UNSCHED_LEVELS;
     memcpy(p->cutoffs, c->cfg.cutoffs, sizeof(c->cfg.cutoffs));
     return 0;
+}
+
+int sdp_core_replay_grow(struct sdp_core *c, struct sdp_peer *p, uint32_t words)
+{
+    uint64_t *bits = sdp_mem_table(&c->mem, words, sizeof(uint64_t));
+    if (!bits)
+        return SDP_ENOMEM;
+    uint64_t *old = p->replay.bits;
+    uint32_t n = p->replay.nwords;
+    sdp_replay_move(&p->replay, bits, words);
+    sdp_mem_table_free(&c->mem, old, n, sizeof(uint64_t));
+    return 0;
+}
+
+void sdp_core_replay_free(struct sdp_core *c, struct sdp_peer *p)
+{
+    sdp_mem_table_free(&c->mem, p->replay.bits, p->replay.nwords, sizeof(uint64_t));
+    sdp_replay_init_lazy(&p->replay, c->replay_words);
 }
 
 void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p)
@@ -232,7 +249,7 @@ int sdp_core_drop(struct sdp_core *c, int reason, int code)
 
 void sdp_core_arm(struct sdp_core *c, uint64_t now)
 {
-    if (c->next_tick == UINT64_MAX)
+    if (c->next_tick == UINT64_MAX || c->next_tick > now + c->cfg.tick_ns)
         c->next_tick = now + c->cfg.tick_ns;
 }
 
@@ -392,7 +409,7 @@ int sdp_core_send_request_v(struct sdp_core *c, uint32_t peer, uint64_t id, cons
 static struct sdp_rec_key *seal_key(struct sdp_core *c, struct sdp_peer *p, size_t len, int early)
 {
     if (early)
-        return p->keys.early_tx.prov ? &p->keys.early_tx : NULL;
+        return sdp_keys_early_tx(&p->keys);
     (void)sdp_keys_tx_maybe_update(&p->keys, sdp_msg_nrec((uint32_t)len, c->cfg.rec_size), &c->st);
     return &p->keys.tx;
 }
@@ -405,7 +422,7 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         return SDP_EINVAL;
     struct sdp_peer *p = &c->peers[peer];
     int early = (flags & SDP_CORE_SEND_EARLY) != 0;
-    if ((early && !p->keys.early_tx.prov) || (!early && p->keys_pending))
+    if ((early && !sdp_keys_early_tx(&p->keys)) || (!early && p->keys_pending))
         return SDP_ENOKEY;
     int rc = check_send(c, p, len);
     if (rc != 0)

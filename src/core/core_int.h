@@ -14,6 +14,9 @@
 #include "core/sendq.h"
 
 #define SDP_CTL_SLOT 96 /* largest control packet: ACK of 8 ids, 88 bytes */
+/* A peer whose keys sealed and opened nothing for this many ticks (1 s at
+ * the default tick) frees their cipher contexts (docs/CORE.md "Key memory"). */
+#define SDP_CORE_KEY_IDLE_TICKS 1000u
 #define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {
@@ -25,8 +28,7 @@ struct sdp_core {
     uint32_t sessions;              /* last session number handed out */
     struct sdp_peer **peer_hash;
     uint32_t peer_hmask;
-    uint64_t *replay_bits;          /* every peer's replay ring, replay_words each */
-    uint32_t replay_words;
+    uint32_t replay_words;          /* a peer's replay window; rings grow to it on demand */
     struct sdp_rpc_table rpcs;
     struct sdp_sendq sendq;         /* RPCs whose outgoing message has bytes ready */
     struct sdp_grant_sched grant;
@@ -64,6 +66,10 @@ struct sdp_peer *sdp_core_peer_find(const struct sdp_core *c, const struct sdp_c
 /* session.c: install a peer's session into slot p (not hashed yet). */
 int sdp_core_peer_setup(struct sdp_core *c, struct sdp_peer *p, uint32_t idx, const struct sdp_core_peer_cfg *pc);
 void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p);
+/* The peer's replay ring moved into one of `words` words (SDP_ENOMEM: it
+ * stays as it was); freed when its session ends. */
+int sdp_core_replay_grow(struct sdp_core *c, struct sdp_peer *p, uint32_t words);
+void sdp_core_replay_free(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
 void sdp_core_arm(struct sdp_core *c, uint64_t now);
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);

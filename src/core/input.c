@@ -100,6 +100,12 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         if (!r) {
             if (!c->cfg.replay_window_off && sdp_replay_check(&p->replay, sdp_replay_ctr(mid)) != 0)
                 return sdp_core_drop(c, SDP_DROP_REPLAY, SDP_EREPLAY);
+            /* The peer's first request: its replay ring, small (it grows
+             * with what the peer keeps outstanding).  Made before opening
+             * anything, so an authenticated request can always be recorded. */
+            if (!c->cfg.replay_window_off && !p->replay.bits &&
+                sdp_core_replay_grow(c, p, sdp_replay_grow_words(&p->replay, 1)) != 0)
+                return sdp_core_drop(c, SDP_DROP_LIMIT_MEM, SDP_ENOMEM);
             if (p->nrpcs >= c->cfg.max_rpcs_per_peer || sdp_rpc_count(&c->rpcs) >= c->cfg.max_rpcs)
                 return sdp_core_drop(c, SDP_DROP_LIMIT_RPC, SDP_ELIMIT);
             uint64_t need = SDP_MSGIN_BLK_HDR + min_u32(d->msg_len, d->rec_size) + SDP_TAG_LEN + 1;
@@ -165,7 +171,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     uint32_t gen = r->in_gen;
     unsigned ncand = 1; /* keys a new message may be under */
     if (kf & SDP_F_EARLY) {
-        rk = p->keys.early_rx.prov ? &p->keys.early_rx : NULL;
+        rk = sdp_keys_early_rx(&p->keys);
     } else if (m->authed) {
         rk = sdp_keys_rx_key(&p->keys, gen, &c->st);
     } else {
@@ -252,8 +258,15 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         r->in_counted = 1;
         if (is_req) {
             sdp_core_unauth_clear(c, r);
-            if (!c->cfg.replay_window_off)
-                sdp_replay_update(&p->replay, sdp_replay_ctr(mid));
+            if (!c->cfg.replay_window_off) {
+                uint64_t ctr = sdp_replay_ctr(mid);
+                uint32_t words = sdp_replay_grow_words(&p->replay, ctr);
+                /* Without memory the ring slides as it is: a delayed
+                 * request may then be refused as too old, never accepted twice. */
+                if (words)
+                    (void)sdp_core_replay_grow(c, p, words);
+                sdp_replay_update(&p->replay, ctr);
+            }
         } else if (sdp_msgout_live(&r->out)) {
             /* The server has all of the request: its bytes can go. */
             sdp_core_tx_confirm(c, r);

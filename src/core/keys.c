@@ -33,6 +33,24 @@ static int key_from_secret(const struct sdp_aead_provider *prov, enum sdp_suite 
     return rc;
 }
 
+/* The rare block, made on first need; NULL without memory. */
+static struct sdp_peer_keys_rare *rare_get(struct sdp_peer_keys *k)
+{
+    if (!k->rare)
+        k->rare = sdp_keymem_alloc(sizeof(*k->rare));
+    return k->rare;
+}
+
+/* Freed once nothing is installed in it. */
+static void rare_trim(struct sdp_peer_keys *k)
+{
+    struct sdp_peer_keys_rare *r = k->rare;
+    if (r && !r->tx_prev.prov && !r->early_tx.prov && !r->early_rx.prov) {
+        sdp_keymem_free(r);
+        k->rare = NULL;
+    }
+}
+
 static void rx_wipe(struct sdp_peer_keys *k, unsigned slot)
 {
     sdp_rec_key_clear(&k->rx[slot]);
@@ -67,11 +85,14 @@ int sdp_keys_init(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *pc, c
 void sdp_keys_fini(struct sdp_peer_keys *k)
 {
     sdp_rec_key_clear(&k->tx);
-    sdp_rec_key_clear(&k->tx_prev);
     for (unsigned i = 0; i < SDP_RX_GENS; i++)
         sdp_rec_key_clear(&k->rx[i]);
-    sdp_rec_key_clear(&k->early_tx);
-    sdp_rec_key_clear(&k->early_rx);
+    if (k->rare) {
+        sdp_rec_key_clear(&k->rare->tx_prev);
+        sdp_rec_key_clear(&k->rare->early_tx);
+        sdp_rec_key_clear(&k->rare->early_rx);
+        sdp_keymem_free(k->rare); /* wipes */
+    }
     sdp_keymem_free(k->sec); /* wipes */
     memset(k, 0, sizeof(*k));
 }
@@ -82,14 +103,17 @@ int sdp_keys_install0(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *p
     int rc = sdp_keys_init(&fresh, pc, k->prov, update_after);
     if (rc != 0)
         return rc;
-    /* The early keys move over (their objects are owned, not copied). */
-    fresh.early_tx = k->early_tx;
-    fresh.early_rx = k->early_rx;
+    /* The early keys move over (their objects are owned, not copied): the
+     * block that holds them does, without the old previous generation. */
+    if (k->rare) {
+        sdp_rec_key_clear(&k->rare->tx_prev);
+        fresh.rare = k->rare;
+        k->rare = NULL;
+        rare_trim(&fresh);
+    }
     fresh.early_live = k->early_live;
     fresh.early_open = k->early_open;
     fresh.keep_tx_prev = k->keep_tx_prev;
-    memset(&k->early_tx, 0, sizeof(k->early_tx));
-    memset(&k->early_rx, 0, sizeof(k->early_rx));
     sdp_keys_fini(k);
     *k = fresh;
     sdp_keymem_wipe(&fresh, sizeof(fresh));
@@ -98,6 +122,8 @@ int sdp_keys_install0(struct sdp_peer_keys *k, const struct sdp_core_peer_cfg *p
 
 int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
 {
+    if (k->keep_tx_prev && !rare_get(k))
+        return SDP_ENOMEM;
     uint8_t *next = sdp_keymem_alloc(SDP_SECRET_LEN);
     if (!next)
         return SDP_ENOMEM;
@@ -111,8 +137,8 @@ int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
         if (k->keep_tx_prev) {
             /* Pacing finished the generation before it (tx_live), unless the
              * hard limit forced this update: then its last messages fail. */
-            sdp_rec_key_clear(&k->tx_prev);
-            k->tx_prev = k->tx;
+            sdp_rec_key_clear(&k->rare->tx_prev);
+            k->rare->tx_prev = k->tx;
         } else {
             sdp_rec_key_clear(&k->tx);
         }
@@ -121,6 +147,8 @@ int sdp_keys_tx_update(struct sdp_peer_keys *k, struct sdp_core_stats *st)
         st->key_updates++;
     }
     sdp_keymem_free(next);
+    if (rc != 0)
+        rare_trim(k);
     return rc;
 }
 
@@ -149,8 +177,11 @@ void sdp_keys_tx_end(struct sdp_peer_keys *k, uint32_t gen)
 {
     if (k->tx_live[gen % SDP_RX_GENS] > 0)
         k->tx_live[gen % SDP_RX_GENS]--;
-    if (k->tx_prev.prov && k->tx_prev.generation == gen && k->tx_live[gen % SDP_RX_GENS] == 0)
-        sdp_rec_key_clear(&k->tx_prev);
+    struct sdp_rec_key *prev = sdp_keys_tx_prev(k);
+    if (prev && prev->generation == gen && k->tx_live[gen % SDP_RX_GENS] == 0) {
+        sdp_rec_key_clear(prev);
+        rare_trim(k);
+    }
 }
 
 void sdp_keys_tx_confirm(struct sdp_peer_keys *k, uint32_t gen)
@@ -266,9 +297,43 @@ unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st)
         }
         held++;
     }
-    if (k->early_rx.prov != NULL && !k->early_open && k->early_live == 0)
-        sdp_rec_key_clear(&k->early_rx);
+    struct sdp_rec_key *erx = sdp_keys_early_rx(k);
+    if (erx != NULL && !k->early_open && k->early_live == 0) {
+        sdp_rec_key_clear(erx);
+        rare_trim(k);
+    }
     return held;
+}
+
+_Static_assert(SDP_RX_GENS == 4, "sdp_keys_idle_tick lists the receive slots");
+
+int sdp_keys_idle_tick(struct sdp_peer_keys *k, uint64_t now, uint64_t idle_ns)
+{
+    struct sdp_rec_key *all[] = {&k->tx,
+                                 &k->rx[0],
+                                 &k->rx[1],
+                                 &k->rx[2],
+                                 &k->rx[3],
+                                 k->rare ? &k->rare->tx_prev : NULL,
+                                 k->rare ? &k->rare->early_tx : NULL,
+                                 k->rare ? &k->rare->early_rx : NULL};
+    unsigned n = k->rare ? 8 : 5;
+    int used = 0, warm = 0;
+    for (unsigned i = 0; i < n; i++) {
+        used |= all[i]->used;
+        warm |= all[i]->warm;
+        all[i]->used = 0;
+    }
+    if (used)
+        k->used_at = now;
+    if (!warm)
+        return 0;
+    if (now - k->used_at < idle_ns)
+        return 1;
+    for (unsigned i = 0; i < n; i++)
+        if (all[i]->warm)
+            sdp_rec_key_idle(all[i]);
+    return 0;
 }
 
 unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k)
@@ -285,13 +350,17 @@ int sdp_keys_set_early(struct sdp_peer_keys *k, enum sdp_suite suite, const uint
 {
     if (!secret || (dir != SDP_CORE_KEY_TX && dir != SDP_CORE_KEY_RX) || suite != k->suite)
         return SDP_EINVAL;
-    struct sdp_rec_key *rk = dir == SDP_CORE_KEY_TX ? &k->early_tx : &k->early_rx;
     if (dir == SDP_CORE_KEY_RX && k->early_live > 0)
         return SDP_EINVAL; /* the old early key still opens messages in progress */
+    if (!rare_get(k))
+        return SDP_ENOMEM;
+    struct sdp_rec_key *rk = dir == SDP_CORE_KEY_TX ? &k->rare->early_tx : &k->rare->early_rx;
     sdp_rec_key_clear(rk);
     int rc = key_from_secret(k->prov, k->suite, secret, 0, k->update_after, rk);
-    if (rc != 0)
+    if (rc != 0) {
+        rare_trim(k);
         return rc;
+    }
     rk->aad_flags = SDP_F_EARLY;
     if (dir == SDP_CORE_KEY_RX)
         k->early_open = 1;
@@ -300,16 +369,21 @@ int sdp_keys_set_early(struct sdp_peer_keys *k, enum sdp_suite suite, const uint
 
 void sdp_keys_drop_early(struct sdp_peer_keys *k)
 {
-    sdp_rec_key_clear(&k->early_tx);
     k->early_open = 0;
+    if (!k->rare)
+        return;
+    sdp_rec_key_clear(&k->rare->early_tx);
     if (k->early_live == 0)
-        sdp_rec_key_clear(&k->early_rx);
+        sdp_rec_key_clear(&k->rare->early_rx);
+    rare_trim(k);
 }
 
 void sdp_keys_early_end(struct sdp_peer_keys *k)
 {
     if (k->early_live > 0)
         k->early_live--;
-    if (k->early_live == 0 && !k->early_open)
-        sdp_rec_key_clear(&k->early_rx);
+    if (k->early_live == 0 && !k->early_open && k->rare) {
+        sdp_rec_key_clear(&k->rare->early_rx);
+        rare_trim(k);
+    }
 }

@@ -21,28 +21,49 @@ struct sdp_peer_secrets {
     uint8_t rx[SDP_RX_GENS][SDP_SECRET_LEN];  /* each receive slot's */
 };
 
+/* Keys few peers hold, kept apart (in key memory, made when first needed
+ * and freed when empty) so that a peer's state stays small: the previous
+ * transmit generation (plain_records mode only: keep_tx_prev), kept while
+ * our messages under it are unfinished, since the sealer seals their
+ * retransmissions again; and the 0-RTT keys, installed when .prov != NULL. */
+struct sdp_peer_keys_rare {
+    struct sdp_rec_key tx_prev;
+    struct sdp_rec_key early_tx, early_rx;
+};
+
 struct sdp_peer_keys {
     const struct sdp_aead_provider *prov;
-    enum sdp_suite suite;
-    uint64_t update_after;                    /* records per transmit key (0: half the limit) */
     struct sdp_peer_secrets *sec;             /* locked memory */
+    struct sdp_peer_keys_rare *rare;          /* NULL while it would be empty */
+    uint64_t update_after;                    /* records per transmit key (0: half the limit) */
+    uint64_t used_at;                         /* when a key was last seen used (sdp_keys_idle_tick) */
     struct sdp_rec_key tx;
-    /* plain_records mode only (keep_tx_prev): the previous generation,
-     * kept while our messages under it are unfinished, since the sealer
-     * below seals their retransmissions again. */
-    struct sdp_rec_key tx_prev;
-    uint8_t keep_tx_prev;
+    struct sdp_rec_key rx[SDP_RX_GENS];       /* installed when .prov != NULL */
+    enum sdp_suite suite;
     uint32_t tx_live[SDP_RX_GENS];            /* our unfinished messages per generation (gen % 4) */
     uint32_t tx_confirmed;                    /* 1 + highest generation the peer authenticated (0: none) */
     uint32_t tx_want;                         /* generation asked for by sdp_core_key_update */
-    struct sdp_rec_key rx[SDP_RX_GENS];       /* installed when .prov != NULL */
     uint32_t rx_live[SDP_RX_GENS];            /* messages authenticated under it, unfinished */
-    uint8_t rx_idle[SDP_RX_GENS];             /* ticks an older generation has had none */
     uint32_t rx_cur;                          /* highest generation authenticated */
-    struct sdp_rec_key early_tx, early_rx;    /* 0-RTT: installed when .prov != NULL */
     uint32_t early_live;                      /* early messages authenticated, unfinished */
+    uint8_t rx_idle[SDP_RX_GENS];             /* ticks an older generation has had none */
+    uint8_t keep_tx_prev;
     uint8_t early_open;                       /* early_rx accepts new messages */
 };
+
+/* The rarely held keys, NULL when not installed. */
+static inline struct sdp_rec_key *sdp_keys_tx_prev(const struct sdp_peer_keys *k)
+{
+    return k->rare && k->rare->tx_prev.prov ? &k->rare->tx_prev : NULL;
+}
+static inline struct sdp_rec_key *sdp_keys_early_tx(const struct sdp_peer_keys *k)
+{
+    return k->rare && k->rare->early_tx.prov ? &k->rare->early_tx : NULL;
+}
+static inline struct sdp_rec_key *sdp_keys_early_rx(const struct sdp_peer_keys *k)
+{
+    return k->rare && k->rare->early_rx.prov ? &k->rare->early_rx : NULL;
+}
 
 /* Generation 0 from the installed secrets, with prov (NULL: the suite's
  * default provider).  Errors: SDP_ENOMEM,
@@ -97,6 +118,11 @@ void sdp_keys_rx_end(struct sdp_peer_keys *k, uint32_t gen);
  * reordered behind a newer generation's still open).  Returns the
  * generations older than the previous one still held. */
 unsigned sdp_keys_rx_tick(struct sdp_peer_keys *k, struct sdp_core_stats *st);
+/* Per tick: a peer none of whose keys sealed or opened anything for
+ * idle_ns releases its keys' cipher contexts (sdp_rec_key_idle): an idle
+ * peer holds its key bytes only.  Returns 1 while some key may still hold
+ * contexts (the caller's timer must come back), else 0. */
+int sdp_keys_idle_tick(struct sdp_peer_keys *k, uint64_t now, uint64_t idle_ns);
 /* Receive generations older than the previous one held now. */
 unsigned sdp_keys_rx_old(const struct sdp_peer_keys *k);
 

@@ -150,10 +150,10 @@ static int output_ctl(struct sdp_core *c, uint8_t *buf, size_t cap, struct sdp_c
 /* Plaintext mode: the key object of the generation a message is under. */
 static const struct sdp_aead_key *plain_key(const struct sdp_peer_keys *k, const struct sdp_msgout *m)
 {
-    const struct sdp_rec_key *rk = (m->hdr_flags & SDP_F_EARLY) ? &k->early_tx
+    const struct sdp_rec_key *rk = (m->hdr_flags & SDP_F_EARLY) ? sdp_keys_early_tx(k)
                                    : k->tx.generation == m->gen ? &k->tx
-                                                               : &k->tx_prev;
-    return rk->prov && rk->generation == m->gen ? rk->data : NULL;
+                                                               : sdp_keys_tx_prev(k);
+    return rk && rk->prov && rk->generation == m->gen ? rk->data : NULL;
 }
 
 static int output(struct sdp_core *c, uint8_t *buf, size_t cap, size_t gather_min, struct sdp_core_seg_desc *desc)

@@ -12,29 +12,31 @@
 #include "core/replay.h"
 #include "wire/wire.h"
 
+/* Ordered by alignment so nothing is padding: a peer table holds one per
+ * max_peers in every engine. */
 struct sdp_peer {
-    struct sdp_core_addr addr;
-    struct sdp_peer *hnext;     /* address hash chain */
-    uint32_t idx;
-    uint8_t in_use;
-    uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
-    uint32_t session;           /* changes at every replace and reuse of the slot */
     struct sdp_peer_keys keys;
+    struct sdp_replay replay;
+    struct sdp_peer *hnext;     /* address hash chain */
+    uint64_t next_id;           /* next client id we hand out */
+    uint64_t mem;               /* message buffers of this peer's RPCs */
+    uint64_t unauth_bytes;
+    uint64_t acks[SDP_ACK_MAX]; /* finished client ids to ACK */
+    struct sdp_core_addr addr;
+    uint32_t idx;
+    uint32_t session;           /* changes at every replace and reuse of the slot */
     uint32_t mtu;
     uint32_t max_payload;       /* wire bytes per DATA packet */
-    uint64_t next_id;           /* next client id we hand out */
-    struct sdp_replay replay;
     uint32_t nrpcs;
-    uint64_t mem;               /* message buffers of this peer's RPCs */
     uint32_t unauth_msgs;
-    uint64_t unauth_bytes;
     uint32_t cutoffs[SDP_CUTOFFS_MAX]; /* its CUTOFFS (or our defaults) */
-    uint8_t ncutoffs;
     uint32_t silent_ticks;      /* ticks since anything from it authenticated */
     uint32_t unanswered;        /* probes sent to it since then */
     uint32_t probes_tick;       /* probes sent to it in the current tick */
+    uint8_t in_use;
+    uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
+    uint8_t ncutoffs;
     uint8_t nacks;
-    uint64_t acks[SDP_ACK_MAX]; /* finished client ids to ACK */
 };
 
 /* Client ids: start at 2, step 2, strictly increasing, never reaching 2^48.

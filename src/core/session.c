@@ -131,6 +131,7 @@ static void session_end(struct sdp_core *c, struct sdp_peer *p)
     }
     ctlq_purge(c, p->idx);
     sdp_keys_fini(&p->keys);
+    sdp_core_replay_free(c, p);
     peer_unhash(c, p);
     p->in_use = 0;
     p->session = 0;

@@ -56,13 +56,17 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
     if (now < c->next_tick)
         return;
     unsigned old_keys = 0;
+    int warm_keys = 0;
+    uint64_t idle_ns = (uint64_t)c->cfg.tick_ns * SDP_CORE_KEY_IDLE_TICKS;
     for (uint32_t i = 0; i < c->npeers; i++) {
         struct sdp_peer *pp = &c->peers[i];
         pp->probes_tick = 0;
         if (pp->nrpcs)
             pp->silent_ticks++;
-        if (pp->in_use)
+        if (pp->in_use) {
             old_keys += sdp_keys_rx_tick(&pp->keys, &c->st);
+            warm_keys |= sdp_keys_idle_tick(&pp->keys, now, idle_ns);
+        }
     }
     struct sdp_rpc *r = c->rpcs.active, *next;
     for (; r; r = next) {
@@ -137,6 +141,12 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
         }
     }
     sdp_core_run_grants(c);
-    /* Older key generations waiting to be wiped keep the timer going. */
-    c->next_tick = (c->rpcs.active || acks || old_keys) ? now + c->cfg.tick_ns : UINT64_MAX;
+    /* Older key generations waiting to be wiped keep the timer going;
+     * keys holding cipher contexts need one more visit, when they may have
+     * become idle (sdp_core_arm brings the next tick forward again when
+     * something starts before). */
+    if (c->rpcs.active || acks || old_keys)
+        c->next_tick = now + c->cfg.tick_ns;
+    else
+        c->next_tick = warm_keys ? now + idle_ns : UINT64_MAX;
 }

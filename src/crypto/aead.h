@@ -60,6 +60,10 @@ struct sdp_aead_provider {
                    struct sdp_aead_key **out);
     /* Wipe and free; NULL is accepted. */
     void (*key_free)(struct sdp_aead_key *k);
+    /* Optional (NULL: nothing to release).  Free what the key object made
+     * for speed on first use (cipher contexts), keeping the key; the next
+     * seal or open makes it again.  For keys of idle peers. */
+    void (*key_idle)(struct sdp_aead_key *k);
     int (*seal)(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, size_t aad_len,
                 const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[SDP_AEAD_TAG_LEN]);
     /* Returns SDP_EBADMSG when the tag does not verify; out is then zeroed. */

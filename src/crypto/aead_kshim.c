@@ -182,6 +182,12 @@ static void kshim_key_free(struct sdp_aead_key *k)
     sdp_keymem_free(k);
 }
 
+static void kshim_key_idle(struct sdp_aead_key *k)
+{
+    if (k != NULL && k->fbp != NULL && k->fbp->key_idle != NULL)
+        k->fbp->key_idle(k->fb);
+}
+
 static int kshim_install(int fd, uint32_t id, uint32_t dir, const uint8_t *key, size_t key_len,
                          const uint8_t iv[SDP_AEAD_IV_LEN])
 {
@@ -407,6 +413,7 @@ const struct sdp_aead_provider sdp_aead_kshim_aes128gcm = {
     .available = kshim_available,
     .key_new = kshim_key_new128,
     .key_free = kshim_key_free,
+    .key_idle = kshim_key_idle,
     .seal = kshim_seal,
     .open = kshim_open,
     .seal_batch = kshim_seal_batch,
@@ -422,6 +429,7 @@ const struct sdp_aead_provider sdp_aead_kshim_aes256gcm = {
     .available = kshim_available,
     .key_new = kshim_key_new256,
     .key_free = kshim_key_free,
+    .key_idle = kshim_key_idle,
     .seal = kshim_seal,
     .open = kshim_open,
     .seal_batch = kshim_seal_batch,

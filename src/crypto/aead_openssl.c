@@ -1,9 +1,13 @@
 /* AES-GCM on OpenSSL 3.
  *
- * Each key object holds an encrypt and a decrypt context keyed once at
- * key_new; a record sets only the IV.  That skips the key schedule and the
- * provider lookup a fresh context costs on every record (about half the
- * time of a 1,400-byte record).  The expanded key schedule lives inside
+ * A key object holds the key bytes (locked) and, made on first use, an
+ * encrypt or a decrypt context keyed once; a record then sets only the IV.
+ * That skips the key schedule and the provider lookup a fresh context
+ * costs on every record (about a third of the time of a 64-byte record,
+ * docs/CORE.md "Key memory").  A context is about 1.2 KB of heap, so a key
+ * makes only the direction it is used in (a transmit key never opens), and
+ * key_idle frees them again while the key's peer is idle: idle peers hold
+ * their key bytes and nothing else.  The expanded key schedule lives inside
  * OpenSSL's context, which OpenSSL wipes when the context is freed.
  *
  * Small records: OpenSSL 3.0's EVP layer asks the context for its IV
@@ -60,12 +64,13 @@ struct ossl_ctx {
 };
 
 struct sdp_aead_key {
-    struct ossl_ctx enc;
-    struct ossl_ctx dec;
+    struct ossl_ctx enc; /* made and keyed by the first seal; empty while idle */
+    struct ossl_ctx dec; /* made and keyed by the first open; empty while idle */
+    const struct ossl_impl *im;
     uint64_t id;
-    size_t key_len;
-    uint8_t key[SDP_AEAD_KEY_MAX]; /* locked like the rest: streams key themselves from it */
     uint8_t iv[SDP_AEAD_IV_LEN];
+    uint8_t key_len;
+    uint8_t key[]; /* key_len bytes, locked like the rest: contexts and streams key themselves from it */
 };
 
 struct sdp_aead_stream {
@@ -226,13 +231,35 @@ static int ctx_tag(struct ossl_ctx *c, uint8_t tag[SDP_AEAD_TAG_LEN], int set)
     return ok == 1 ? 0 : SDP_ECRYPTO;
 }
 
-static void ossl_key_free(struct sdp_aead_key *k)
+static void ossl_key_idle(struct sdp_aead_key *k)
 {
     if (k == NULL)
         return;
     ctx_free(&k->enc);
     ctx_free(&k->dec);
+}
+
+static void ossl_key_free(struct sdp_aead_key *k)
+{
+    if (k == NULL)
+        return;
+    ossl_key_idle(k);
     sdp_keymem_free(k);
+}
+
+/* The context of one direction, made and keyed on first use. */
+static struct ossl_ctx *ossl_kctx(struct sdp_aead_key *k, int enc)
+{
+    struct ossl_ctx *c = enc ? &k->enc : &k->dec;
+    if (c->alg || c->evp)
+        return c;
+    if (ctx_new(c, k->im) != 0)
+        return NULL;
+    if (ctx_init(c, enc, k->key, k->key_len, NULL) != 0) {
+        ctx_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
@@ -246,21 +273,15 @@ static int ossl_key_new_len(size_t want, const uint8_t *key, size_t key_len,
     const struct ossl_impl *im = ossl_cipher(key_len);
     if (im == NULL)
         return SDP_EUNAVAIL;
-    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k));
+    /* Only the key's own length: an AES-128 key object fits 64 bytes. */
+    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k) + key_len);
     if (k == NULL)
         return SDP_ENOMEM;
     memcpy(k->iv, iv, SDP_AEAD_IV_LEN);
     memcpy(k->key, key, key_len);
-    k->key_len = key_len;
+    k->key_len = (uint8_t)key_len;
     k->id = atomic_fetch_add(&ossl_next_key_id, 1);
-    if (ctx_new(&k->enc, im) != 0 || ctx_new(&k->dec, im) != 0) {
-        ossl_key_free(k);
-        return SDP_ENOMEM;
-    }
-    if (ctx_init(&k->enc, 1, key, key_len, NULL) != 0 || ctx_init(&k->dec, 0, key, key_len, NULL) != 0) {
-        ossl_key_free(k);
-        return SDP_ECRYPTO;
-    }
+    k->im = im;
     *out = k;
     return 0;
 }
@@ -285,8 +306,8 @@ static int ossl_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
     if (k == NULL || len > INT_MAX || aad_len > INT_MAX)
         return SDP_EINVAL;
     sdp_aead_nonce(nonce, k->iv, seq);
-    struct ossl_ctx *c = &k->enc;
-    if (ctx_init(c, 1, NULL, 0, nonce) != 0 || ctx_update(c, NULL, aad, aad_len) != 0 ||
+    struct ossl_ctx *c = ossl_kctx(k, 1);
+    if (c == NULL || ctx_init(c, 1, NULL, 0, nonce) != 0 || ctx_update(c, NULL, aad, aad_len) != 0 ||
         ctx_update(c, ct, pt, len) != 0 || ctx_final(c, 1) != 0 || ctx_tag(c, tag, 0) != 0)
         return SDP_ECRYPTO;
     return 0;
@@ -303,10 +324,10 @@ static int ossl_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
     sdp_aead_nonce(nonce, k->iv, seq);
     /* The tag is copied first: pt may overlap the caller's tag buffer. */
     memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
-    struct ossl_ctx *c = &k->dec;
+    struct ossl_ctx *c = ossl_kctx(k, 0);
     int rc = SDP_ECRYPTO;
-    if (ctx_init(c, 0, NULL, 0, nonce) == 0 && ctx_tag(c, tagcopy, 1) == 0 && ctx_update(c, NULL, aad, aad_len) == 0 &&
-        ctx_update(c, pt, ct, len) == 0)
+    if (c != NULL && ctx_init(c, 0, NULL, 0, nonce) == 0 && ctx_tag(c, tagcopy, 1) == 0 &&
+        ctx_update(c, NULL, aad, aad_len) == 0 && ctx_update(c, pt, ct, len) == 0)
         rc = ctx_final(c, 0);
     if (rc != 0 && len)
         memset(pt, 0, len); /* never hand out unauthenticated plaintext */
@@ -411,6 +432,7 @@ const struct sdp_aead_provider sdp_aead_openssl_aes128gcm = {
     .available = ossl_avail128,
     .key_new = ossl_key_new128,
     .key_free = ossl_key_free,
+    .key_idle = ossl_key_idle,
     .seal = ossl_seal,
     .open = ossl_open,
     .seal_batch = ossl_seal_batch128,
@@ -431,6 +453,7 @@ const struct sdp_aead_provider sdp_aead_openssl_aes256gcm = {
     .available = ossl_avail256,
     .key_new = ossl_key_new256,
     .key_free = ossl_key_free,
+    .key_idle = ossl_key_idle,
     .seal = ossl_seal,
     .open = ossl_open,
     .seal_batch = ossl_seal_batch256,

@@ -8,6 +8,7 @@
  * as RFC 8439 section 2.8 defines the AEAD: the Poly1305 key is the first
  * 32 bytes of keystream block 0, the ciphertext is XORed with blocks 1 on,
  * and the tag covers AAD, padding, ciphertext, padding and both lengths. */
+#include <stddef.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -18,9 +19,11 @@
 #include "sdp/sdp.h"
 
 struct sdp_aead_key {
-    crypto_aead_aes256gcm_state aes; /* first: it needs 16-byte alignment */
-    uint8_t key[SDP_AEAD_KEY_MAX];   /* ChaCha20 key */
+    uint8_t key[SDP_AEAD_KEY_MAX]; /* ChaCha20 key */
     uint8_t iv[SDP_AEAD_IV_LEN];
+    /* AES keys only: a ChaCha20 key object stops before it (48 bytes, not
+     * 560).  Key memory is 16-byte aligned, as the state needs. */
+    _Alignas(16) crypto_aead_aes256gcm_state aes;
 };
 
 static int chacha_avail(void)
@@ -38,7 +41,7 @@ static void na_key_free(struct sdp_aead_key *k)
     sdp_keymem_free(k); /* wipes */
 }
 
-static int na_key_alloc(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
+static int na_key_alloc(size_t size, const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
                         struct sdp_aead_key **out)
 {
     if (out == NULL)
@@ -48,7 +51,7 @@ static int na_key_alloc(const uint8_t *key, size_t key_len, const uint8_t iv[SDP
         return SDP_EINVAL;
     if (sdp_keymem_init() != 0)
         return SDP_ECRYPTO;
-    struct sdp_aead_key *k = sdp_keymem_alloc(sizeof(*k));
+    struct sdp_aead_key *k = sdp_keymem_alloc(size);
     if (k == NULL)
         return SDP_ENOMEM;
     memcpy(k->iv, iv, SDP_AEAD_IV_LEN);
@@ -59,7 +62,7 @@ static int na_key_alloc(const uint8_t *key, size_t key_len, const uint8_t iv[SDP
 static int chacha_key_new(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_AEAD_IV_LEN],
                           struct sdp_aead_key **out)
 {
-    int rc = na_key_alloc(key, key_len, iv, out);
+    int rc = na_key_alloc(offsetof(struct sdp_aead_key, aes), key, key_len, iv, out);
     if (rc == 0)
         memcpy((*out)->key, key, key_len);
     return rc;
@@ -70,7 +73,7 @@ static int aes_key_new(const uint8_t *key, size_t key_len, const uint8_t iv[SDP_
 {
     if (!aes_avail())
         return SDP_EUNAVAIL;
-    int rc = na_key_alloc(key, key_len, iv, out);
+    int rc = na_key_alloc(sizeof(struct sdp_aead_key), key, key_len, iv, out);
     if (rc == 0 && crypto_aead_aes256gcm_beforenm(&(*out)->aes, key) != 0) {
         na_key_free(*out);
         *out = NULL;

@@ -65,6 +65,40 @@ static int ks_expand(const uint8_t secret[SDP_SECRET_LEN], const char *label, ui
     return sdp_hkdf_expand_label("SHA256", secret, SDP_SECRET_LEN, label, NULL, 0, out, out_len);
 }
 
+/* The four keys and IVs of one secret through one KDF context: the key,
+ * digest and prefix are set once and each further derive passes only its
+ * label (OpenSSL keeps the rest), which saves a context and a digest fetch
+ * per label: a peer's keys are eight of these. */
+static int ks_expand4(const uint8_t secret[SDP_SECRET_LEN], const char *const labels[4], uint8_t *const outs[4],
+                      const size_t lens[4])
+{
+    static const char prefix[] = "tls13 ";
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    pthread_once(&ks_once, ks_fetch);
+    if (ks_kdf == NULL)
+        return SDP_ECRYPTO;
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(ks_kdf);
+    if (ctx == NULL)
+        return SDP_ENOMEM;
+    int ok = 1;
+    for (int i = 0; i < 4 && ok; i++) {
+        OSSL_PARAM params[6];
+        size_t n = 0;
+        if (i == 0) {
+            params[n++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+            params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+            params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, SDP_SECRET_LEN);
+            params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, (void *)prefix,
+                                                            sizeof(prefix) - 1);
+        }
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, (void *)labels[i], strlen(labels[i]));
+        params[n] = OSSL_PARAM_construct_end();
+        ok = EVP_KDF_derive(ctx, outs[i], lens[i], params) == 1;
+    }
+    EVP_KDF_CTX_free(ctx); /* clears the copy of the secret it held */
+    return ok ? 0 : SDP_ECRYPTO;
+}
+
 int sdp_keysched_derive(enum sdp_suite suite, const uint8_t secret[SDP_SECRET_LEN],
                         struct sdp_traffic_keys *out)
 {
@@ -76,15 +110,13 @@ int sdp_keysched_derive(enum sdp_suite suite, const uint8_t secret[SDP_SECRET_LE
     sdp_keymem_wipe(out, sizeof(*out));
     out->suite = suite;
     out->key_len = key_len;
-    int rc;
-    if ((rc = ks_expand(secret, SDP_LABEL_KEY, out->key, key_len)) != 0 ||
-        (rc = ks_expand(secret, SDP_LABEL_IV, out->iv, SDP_AEAD_IV_LEN)) != 0 ||
-        (rc = ks_expand(secret, SDP_LABEL_CTL_KEY, out->ctl_key, key_len)) != 0 ||
-        (rc = ks_expand(secret, SDP_LABEL_CTL_IV, out->ctl_iv, SDP_AEAD_IV_LEN)) != 0) {
+    static const char *const labels[4] = {SDP_LABEL_KEY, SDP_LABEL_IV, SDP_LABEL_CTL_KEY, SDP_LABEL_CTL_IV};
+    uint8_t *const outs[4] = {out->key, out->iv, out->ctl_key, out->ctl_iv};
+    const size_t lens[4] = {key_len, SDP_AEAD_IV_LEN, key_len, SDP_AEAD_IV_LEN};
+    int rc = ks_expand4(secret, labels, outs, lens);
+    if (rc != 0)
         sdp_keymem_wipe(out, sizeof(*out));
-        return rc;
-    }
-    return 0;
+    return rc;
 }
 
 int sdp_keysched_next(const uint8_t secret[SDP_SECRET_LEN], uint8_t next[SDP_SECRET_LEN])

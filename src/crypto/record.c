@@ -62,6 +62,15 @@ void sdp_rec_key_clear(struct sdp_rec_key *rk)
     memset(rk, 0, sizeof(*rk));
 }
 
+void sdp_rec_key_idle(struct sdp_rec_key *rk)
+{
+    if (rk->prov != NULL && rk->prov->key_idle != NULL) {
+        rk->prov->key_idle(rk->data);
+        rk->prov->key_idle(rk->ctl);
+    }
+    rk->warm = 0;
+}
+
 int sdp_rec_key_needs_update(const struct sdp_rec_key *rk)
 {
     uint64_t soft = rk->update_after < rk->seal_limit ? rk->update_after : rk->seal_limit;
@@ -108,6 +117,7 @@ int sdp_rec_seal(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
      * used the nonce. */
     rk->data_sealed++;
     sdp_rec_aad(aad, msg_id, idx, msg_len, (uint32_t)len, aad_flags);
+    rk->used = rk->warm = 1;
     int rc = rk->prov->seal(rk->data, sdp_rec_seq(msg_id, idx), aad, sizeof(aad), pt, (size_t)len,
                             ct, tag);
     return rc == 0 ? 0 : SDP_ECRYPTO;
@@ -127,6 +137,7 @@ int sdp_rec_open(struct sdp_rec_key *rk, uint64_t msg_id, uint32_t msg_len, uint
     if (rk->open_failed >= rk->fail_limit)
         return SDP_EKEYLIMIT;
     sdp_rec_aad(aad, msg_id, idx, msg_len, (uint32_t)len, aad_flags);
+    rk->used = rk->warm = 1;
     int rc = rk->prov->open(rk->data, sdp_rec_seq(msg_id, idx), aad, sizeof(aad), ct, (size_t)len,
                             tag, pt);
     if (rc == SDP_EBADMSG) {
@@ -256,6 +267,7 @@ int sdp_ctl_seal(struct sdp_rec_key *rk, uint8_t *pkt, size_t len, uint64_t seq)
         return SDP_EKEYLIMIT;
     rk->ctl_sealed++;
     size_t aad_len = len - SDP_AEAD_TAG_LEN;
+    rk->used = rk->warm = 1;
     rc = rk->prov->seal(rk->ctl, seq, pkt, aad_len, NULL, 0, NULL, pkt + aad_len);
     return rc == 0 ? 0 : SDP_ECRYPTO;
 }
@@ -268,6 +280,7 @@ int sdp_ctl_open(struct sdp_rec_key *rk, const uint8_t *pkt, size_t len, uint64_
     if (rk->open_failed >= rk->fail_limit)
         return SDP_EKEYLIMIT;
     size_t aad_len = len - SDP_AEAD_TAG_LEN;
+    rk->used = rk->warm = 1;
     rc = rk->prov->open(rk->ctl, seq, pkt, aad_len, NULL, 0, pkt + aad_len, NULL);
     if (rc == SDP_EBADMSG) {
         rk->open_failed++;

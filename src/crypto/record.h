@@ -25,14 +25,16 @@ struct sdp_rec_key {
     const struct sdp_aead_provider *prov;
     struct sdp_aead_key *data;
     struct sdp_aead_key *ctl;
-    uint32_t generation;   /* key phase bit = generation & 1 */
     uint64_t data_sealed;  /* AEAD invocations under the data key */
     uint64_t ctl_sealed;   /* ... under the control key */
     uint64_t open_failed;  /* failed opens, both keys */
     uint64_t seal_limit;   /* hard: sealing beyond fails with SDP_EKEYLIMIT */
     uint64_t update_after; /* soft: sdp_rec_key_needs_update() turns true */
     uint64_t fail_limit;   /* opening beyond fails with SDP_EKEYLIMIT */
+    uint32_t generation;   /* key phase bit = generation & 1 */
     uint8_t aad_flags;     /* bound into every record's AAD (SDP_F_EARLY for 0-RTT keys) */
+    uint8_t used;          /* sealed or opened with since the owner last cleared it */
+    uint8_t warm;          /* used since the last sdp_rec_key_idle: may hold cipher contexts */
 };
 
 /* Set up from derived traffic keys (copied into the provider's locked key
@@ -42,6 +44,9 @@ int sdp_rec_key_init(struct sdp_rec_key *rk, const struct sdp_aead_provider *p,
                      const struct sdp_traffic_keys *tk, uint32_t generation, uint64_t update_after);
 /* Wipe and release; safe on a zeroed or already-cleared struct. */
 void sdp_rec_key_clear(struct sdp_rec_key *rk);
+/* Release what the keys made for speed (cipher contexts) while they are
+ * idle; the next seal or open makes it again. */
+void sdp_rec_key_idle(struct sdp_rec_key *rk);
 /* True once either key has sealed update_after times (or hit seal_limit). */
 int sdp_rec_key_needs_update(const struct sdp_rec_key *rk);
 

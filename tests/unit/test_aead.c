@@ -291,6 +291,35 @@ Test(aead, seq_enters_nonce)
     }
 }
 
+/* key_idle releases what a key made on first use and nothing else: the
+ * key seals and opens the same afterwards, any number of times over. */
+Test(aead, key_idle_keeps_the_key)
+{
+    uint8_t key[32] = {7}, iv[12] = {3}, pt[64] = {5}, ct[64], ct2[64], back[64], tag[16], tag2[16];
+    for (const struct sdp_aead_provider *const *pp = sdp_aead_all(); *pp; pp++) {
+        const struct sdp_aead_provider *p = *pp;
+        struct sdp_aead_key *k;
+        if (!p->available() || (p->flags & SDP_AEAD_F_INSECURE) || !p->key_idle)
+            continue;
+        cr_assert_eq(p->key_new(key, p->key_len, iv, &k), 0);
+        p->key_idle(k); /* before any use */
+        cr_assert_eq(p->seal(k, 9, pt, 4, pt, sizeof(pt), ct, tag), 0, "%s", p->name);
+        for (int round = 0; round < 3; round++) {
+            p->key_idle(k);
+            cr_assert_eq(p->open(k, 9, pt, 4, ct, sizeof(ct), tag, back), 0, "%s", p->name);
+            cr_assert(memcmp(back, pt, sizeof(pt)) == 0);
+            p->key_idle(k);
+            cr_assert_eq(p->seal(k, 9, pt, 4, pt, sizeof(pt), ct2, tag2), 0, "%s", p->name);
+            cr_assert(memcmp(ct, ct2, sizeof(ct)) == 0 && memcmp(tag, tag2, 16) == 0, "%s", p->name);
+            tag2[0] ^= 1;
+            p->key_idle(k);
+            cr_assert_eq(p->open(k, 9, pt, 4, ct2, sizeof(ct2), tag2, back), SDP_EBADMSG, "%s", p->name);
+        }
+        p->key_idle(k);
+        p->key_free(k);
+    }
+}
+
 Test(aead, batch_sync)
 {
     const struct sdp_aead_provider *p;

@@ -4,6 +4,7 @@
  * deliberately trivial reference. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/replay.h"
 #include "sdp/sdp.h"
@@ -83,26 +84,62 @@ Test(replay, stale_update_does_not_mark_newer)
     cr_assert_eq(sdp_replay_check(&w, stale), SDP_EREPLAY);
 }
 
-static void random_run(uint64_t *bits, uint32_t nwords)
+/* A ring that starts empty and grows the way the core grows it: its
+ * first ring before the first check, a larger one when the update asks. */
+static uint64_t *lazy_bits;
+static unsigned lazy_moves;
+
+static void lazy_grow(struct sdp_replay *w, uint32_t words)
+{
+    cr_assert_gt(words, w->nwords, "a ring only grows");
+    cr_assert_leq(words, w->max_words);
+    uint64_t *n = malloc(words * sizeof(*n));
+    cr_assert_not_null(n);
+    memset(n, 0x5a, words * sizeof(*n)); /* move must not rely on zeroed memory */
+    sdp_replay_move(w, n, words);
+    free(lazy_bits);
+    lazy_bits = n;
+    lazy_moves++;
+}
+
+static int lazy_step(struct sdp_replay *w, uint64_t c)
+{
+    if (!w->bits)
+        lazy_grow(w, sdp_replay_grow_words(w, c));
+    if (sdp_replay_check(w, c) != 0)
+        return 0;
+    uint32_t words = sdp_replay_grow_words(w, c);
+    if (words)
+        lazy_grow(w, words);
+    sdp_replay_update(w, c);
+    return 1;
+}
+
+static void random_run_ex(uint64_t *bits, uint32_t nwords, int lazy, uint64_t seed, uint64_t ahead)
 {
     const uint64_t win = (uint64_t)(nwords - 1) * 64;
     /* Reference: a plain array of seen counters and the top. */
-    enum { N = 200000, SPAN = 40000 };
+    enum { N = 200000 };
+    const uint64_t SPAN = 40000 + 400 * ahead; /* room for the accepted ones to climb */
     uint8_t *seen = calloc(SPAN + 2 * win, 1);
     cr_assert_not_null(seen);
     struct sdp_replay w;
-    sdp_replay_init(&w, bits, nwords);
-    uint64_t top = 0, x = 12345;
+    if (lazy)
+        sdp_replay_init_lazy(&w, nwords);
+    else
+        sdp_replay_init(&w, bits, nwords);
+    uint64_t top = 0, x = seed;
     unsigned accepted = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         uint64_t r = x >> 33;
         /* Mostly near the top, sometimes far behind or ahead. */
-        uint64_t c = top + 1 + (r % 64) > (r >> 8) % (win + 200) ? top + 1 + (r % 64) - (r >> 8) % (win + 200) : 1 + (r % 7);
+        uint64_t c = top + 1 + (r % ahead) > (r >> 8) % (win + 200) ? top + 1 + (r % ahead) - (r >> 8) % (win + 200)
+                                                                     : 1 + (r % 7);
         if (c >= SPAN)
             break;
         int ref_ok = c > 0 && !seen[c] && (c > top || top - c < win);
-        int got = step(&w, c);
+        int got = lazy ? lazy_step(&w, c) : step(&w, c);
         cr_assert_eq(got, ref_ok, "iteration %d: counter %llu (top %llu): got %d, reference %d", i,
                      (unsigned long long)c, (unsigned long long)top, got, ref_ok);
         if (ref_ok) {
@@ -114,9 +151,18 @@ static void random_run(uint64_t *bits, uint32_t nwords)
             refused++;
         }
     }
-    cr_assert_gt(accepted, 1000);
-    cr_assert_gt(refused, 1000);
+    cr_assert_gt(accepted, 1000, "ahead %llu: %u accepted", (unsigned long long)ahead, accepted);
+    cr_assert_gt(refused, 1000, "ahead %llu: %u refused", (unsigned long long)ahead, refused);
     free(seen);
+    if (lazy) {
+        free(lazy_bits);
+        lazy_bits = NULL;
+    }
+}
+
+static void random_run(uint64_t *bits, uint32_t nwords)
+{
+    random_run_ex(bits, nwords, 0, 12345, 64);
 }
 
 Test(replay, random_against_reference)
@@ -130,4 +176,62 @@ Test(replay, random_odd_sized_ring)
     cr_assert_eq(sdp_replay_words_for(16384), 257);
     cr_assert_eq(sdp_replay_words_for(100), SDP_REPLAY_WORDS);
     random_run(big_ring, 257);
+}
+
+/* A ring that grows on demand decides exactly as the full ring does (the
+ * same reference), whatever the pattern: near the top, far behind, jumps
+ * ahead by more than the small ring holds. */
+Test(replay, growing_ring_matches_reference)
+{
+    static const uint64_t ahead[] = {64, 300, 1200};
+    for (unsigned i = 0; i < sizeof(ahead) / sizeof(ahead[0]); i++) {
+        lazy_moves = 0;
+        random_run_ex(NULL, 257, 1, 777 + i, ahead[i]);
+        cr_assert_gt(lazy_moves, 1, "ahead %llu: the ring grew", (unsigned long long)ahead[i]);
+    }
+}
+
+/* A peer with few requests outstanding and none lost keeps the first,
+ * small ring however many it sends. */
+Test(replay, in_order_peer_keeps_a_small_ring)
+{
+    struct sdp_replay w;
+    sdp_replay_init_lazy(&w, 257);
+    lazy_moves = 0;
+    /* Up to 8 outstanding, answered out of order within that window. */
+    for (uint64_t base = 1; base < 100000; base += 8)
+        for (uint64_t j = 0; j < 8; j++)
+            cr_assert(lazy_step(&w, base + (j * 5) % 8), "counter %llu", (unsigned long long)(base + (j * 5) % 8));
+    cr_assert_eq(w.nwords, SDP_REPLAY_WORDS_FIRST);
+    cr_assert_eq(lazy_moves, 1);
+    cr_assert_eq(sdp_replay_check(&w, 99999), SDP_EREPLAY);
+    cr_assert_eq(sdp_replay_check(&w, 5), SDP_EREPLAY, "older than the ring: refused");
+    /* One request lost for good: the ring grows until the window gives up
+     * on it, then stays. */
+    lazy_step(&w, 100002);
+    for (uint64_t c = 100003; c < 100000 + 257 * 64 + 2000; c++)
+        cr_assert(lazy_step(&w, c));
+    cr_assert_eq(w.nwords, 257);
+    cr_assert_eq(sdp_replay_check(&w, 100001), SDP_EREPLAY, "too old now");
+    free(lazy_bits);
+    lazy_bits = NULL;
+}
+
+/* A jump past everything the small ring holds, from a ring with nothing
+ * missing: the counters jumped over are still to come and must stay
+ * acceptable, as in the full ring. */
+Test(replay, jump_past_the_ring_keeps_what_is_still_to_come)
+{
+    struct sdp_replay w;
+    sdp_replay_init_lazy(&w, 257);
+    for (uint64_t c = 1; c < 64 * SDP_REPLAY_WORDS_FIRST; c++)
+        cr_assert(lazy_step(&w, c));
+    cr_assert_eq(w.nwords, SDP_REPLAY_WORDS_FIRST);
+    uint64_t far = 64 * SDP_REPLAY_WORDS_FIRST + 64 * 10;
+    cr_assert(lazy_step(&w, far));
+    for (uint64_t c = 64 * SDP_REPLAY_WORDS_FIRST; c < far; c += 7)
+        cr_assert(lazy_step(&w, c), "counter %llu jumped over", (unsigned long long)c);
+    cr_assert_eq(sdp_replay_check(&w, 100), SDP_EREPLAY);
+    free(lazy_bits);
+    lazy_bits = NULL;
 }
