@@ -183,8 +183,9 @@ int sdp_core_send_response(struct sdp_core *core, uint32_t peer, uint64_t rpc_id
  * reason it was dropped (SDP_EPROTO, SDP_EBADMSG, SDP_EREPLAY, SDP_ELIMIT,
  * SDP_ENOMEM, SDP_EUNKNOWN ...); every drop is counted by reason.
  * SDP_ENOKEY: no keys open it yet (no such peer, a pending session, the
- * first packet of a new message that opens under none of the peer's keys,
- * or 0-RTT data without an open early key); nothing of it was kept, and
+ * first packet of a new message that opens under none of the peer's keys
+ * or whose id the session has seen, or 0-RTT data without an open early
+ * key); nothing of it was kept, and
  * the caller may feed it again once a handshake with the peer is through
  * (the peer's new session may be what sealed it). */
 int sdp_core_input(struct sdp_core *core, const struct sdp_core_addr *from, const uint8_t *pkt,

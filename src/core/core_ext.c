@@ -71,6 +71,12 @@ int sdp_core_peer_ready(const struct sdp_core *c, const struct sdp_core_addr *ad
     return p && !p->keys_pending;
 }
 
+uint32_t sdp_core_addr_session(const struct sdp_core *c, const struct sdp_core_addr *addr)
+{
+    const struct sdp_peer *p = sdp_core_peer_find(c, addr);
+    return p && !p->keys_pending ? p->session : 0;
+}
+
 const struct sdp_aead_key *sdp_core_peer_rx_key(const struct sdp_core *c, const struct sdp_core_addr *addr,
                                                 unsigned phase)
 {

@@ -36,6 +36,8 @@ void sdp_core_flush_acks(struct sdp_core *core);
 /* 1 when a peer with agreed keys has address addr (its packets can be
  * opened), else 0. */
 int sdp_core_peer_ready(const struct sdp_core *core, const struct sdp_core_addr *addr);
+/* The session number of the peer with agreed keys at addr, 0 when none. */
+uint32_t sdp_core_addr_session(const struct sdp_core *core, const struct sdp_core_addr *addr);
 
 /* The key object that opens records from the peer at addr sealed under the
  * key phase bit `phase` (SDP_F_KEY_PHASE of the header), or NULL: lets an

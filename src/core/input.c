@@ -98,8 +98,11 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         return sdp_core_drop(c, SDP_DROP_EARLY, SDP_ENOKEY); /* maybe 0-RTT of a new session, ahead of its keys */
     if (is_req) {
         if (!r) {
+            /* SDP_ENOKEY, not SDP_EREPLAY: a new session of the peer (it
+             * closed its old one and counts ids from the start again) may
+             * have sealed it, and its keys may be coming. */
             if (!c->cfg.replay_window_off && sdp_replay_check(&p->replay, sdp_replay_ctr(mid)) != 0)
-                return sdp_core_drop(c, SDP_DROP_REPLAY, SDP_EREPLAY);
+                return sdp_core_drop(c, SDP_DROP_REPLAY, SDP_ENOKEY);
             /* The peer's first request: its replay ring, small (it grows
              * with what the peer keeps outstanding).  Made before opening
              * anything, so an authenticated request can always be recorded. */

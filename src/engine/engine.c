@@ -354,6 +354,7 @@ static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, cons
     h->addr = *addr;
     h->len = (uint32_t)l;
     h->no_session = no_session;
+    h->session = sdp_core_addr_session(e->core, addr);
     /* A packet without keys is kept too: the handshake this round may
      * bring them (0-RTT data that overtook its ClientHello, a response
      * that overtook the server's Finished), and it is tried again then. */
@@ -363,10 +364,13 @@ static void hs_keep(struct sdp_engine *e, const struct sdp_core_addr *addr, cons
 
 /* After the handshake ran: the packets that found no keys, again; those
  * still without keep waiting a little (KEYLESS_NS, KEYLESS_MAX of them). */
-static int keyless_try(struct sdp_engine *e, const struct sdp_engine_hs_pkt *h, uint64_t now)
+static int keyless_try(struct sdp_engine *e, struct sdp_engine_hs_pkt *h, uint64_t now)
 {
-    if (!sdp_core_peer_ready(e->core, &h->addr))
+    /* Only a session the packet has not met yet can open it. */
+    uint32_t cur = sdp_core_addr_session(e->core, &h->addr);
+    if (cur == 0 || cur == h->session)
         return SDP_ENOKEY;
+    h->session = cur;
     int rc = sdp_core_input(e->core, &h->addr, h->data, h->len, now);
     if (rc == 0)
         e->st.keyless_retried++;
@@ -377,7 +381,7 @@ static void retry_keyless(struct sdp_engine *e, unsigned n, uint64_t now)
 {
     unsigned kept = 0;
     for (unsigned i = 0; i < e->keyless_n; i++) {
-        const struct sdp_engine_hs_pkt *h = &e->keyless[i];
+        struct sdp_engine_hs_pkt *h = &e->keyless[i];
         if (keyless_try(e, h, now) == SDP_ENOKEY && now - e->keyless_at[i] < KEYLESS_NS) {
             if (kept != i) {
                 memcpy(&e->keyless[kept], h, sizeof(*h));
@@ -388,7 +392,7 @@ static void retry_keyless(struct sdp_engine *e, unsigned n, uint64_t now)
     }
     e->keyless_n = kept;
     for (unsigned i = 0; i < n; i++) {
-        const struct sdp_engine_hs_pkt *h = &e->hs_in[i];
+        struct sdp_engine_hs_pkt *h = &e->hs_in[i];
         if (!h->no_session || h->len > SDP_ENGINE_HS_PKT_MAX)
             continue;
         if (keyless_try(e, h, now) == SDP_ENOKEY && e->keyless_n < KEYLESS_MAX) {

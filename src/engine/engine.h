@@ -40,6 +40,7 @@ struct sdp_engine_hs_pkt {
     int no_session; /* 1: from an address without a session (a hint may answer);
                      * 2: a peer's packet none of its keys opened; both are
                      * fed again after the handshake ran */
+    uint32_t session;   /* the address's session that could not open it (0: none) */
     uint8_t data[SDP_ENGINE_HS_PKT_MAX];
 };
 
