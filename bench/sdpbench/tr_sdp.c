@@ -362,6 +362,12 @@ static int sdp_first_rpc(const char *host, uint16_t port, int resumed, double *u
     static uint16_t rs_port;
     struct sockaddr_in peer;
     double keys;
+    if (resumed < 0) {
+        if (rs)
+            sdp_close(rs);
+        rs = NULL;
+        return 0;
+    }
     if (addr4(host, port, &peer) != 0) {
         snprintf(err, n, "bad address %s", host);
         return -1;

@@ -56,7 +56,8 @@ struct transport {
     const char *no_handshake; /* what to print instead, when handshake is NULL */
     /* Optional: from connecting to a response to one 64 B request, in *us.
      * resumed: back to a server talked to before, by the transport's
-     * fastest way (sdp: 0-RTT); -1 with err when it cannot.  NULL: measured
+     * fastest way (sdp: 0-RTT); -1 with err when it cannot.  resumed -1:
+     * release what resumed runs kept (us unused).  NULL: measured
      * through connect, send, poll and close when the transport has
      * connections worth timing (stream transports), else n/a. */
     int (*first_rpc)(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n);

@@ -355,16 +355,19 @@ int run_first_rpcs(const struct endpoint *e, int resumed, int count, double max_
         return 1;
     }
     double t0 = now_s();
-    for (int i = 0; i < count && (i < 8 || now_s() - t0 < max_s); i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < count && (i < 8 || now_s() - t0 < max_s); i++) {
         double t;
-        int rc = e->t->first_rpc ? e->t->first_rpc(e->host, e->port, resumed, &t, why, n)
-                                 : first_rpc_generic(e->t, e->host, e->port, &t, why, n);
-        if (rc != 0)
-            return -1;
-        if (i >= 3)
+        rc = e->t->first_rpc ? e->t->first_rpc(e->host, e->port, resumed, &t, why, n)
+                             : first_rpc_generic(e->t, e->host, e->port, &t, why, n);
+        if (rc == 0 && i >= 3)
             samples_add(us, t, 0);
     }
-    return 0;
+    if (resumed && e->t->first_rpc) {
+        char ignore[8];
+        e->t->first_rpc(e->host, e->port, -1, NULL, ignore, sizeof(ignore));
+    }
+    return rc ? -1 : 0;
 }
 
 int run_handshakes(const struct endpoint *e, int count, double max_s, struct samples *us, char *why, size_t n)
