@@ -21,6 +21,7 @@ struct api_peer {
     int hnext;
     _Atomic uint64_t next_id; /* next client id: shared by every thread and engine */
     _Atomic int keys;         /* API_KEYS_*: sends to a peer not READY go to session.c */
+    _Atomic uint64_t last_rekey; /* when a "no session" hint last made us handshake (session.c) */
 };
 
 /* Locked memory: the default secrets and the scratch space for deriving. */

@@ -49,7 +49,6 @@ struct api_early_drop {
 struct api_conn {
     struct sdp_core_addr addr;
     uint64_t next_id;
-    uint64_t last_rekey;
     uint32_t npend;
     uint8_t used;
 };
@@ -559,15 +558,15 @@ static void on_failed(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event
  * at most once a second per peer since anyone can send that hint. */
 static void on_no_session(sdp_socket *s, struct api_hs *h, const struct sdp_hs_event *ev, uint64_t now)
 {
-    if (sdp_api_peer_find(s, &ev->addr) < 0)
+    int idx = sdp_api_peer_find(s, &ev->addr);
+    if (idx < 0)
         return;
-    pthread_mutex_lock(&h->pend_lock);
-    struct api_conn *c = conn_find(h, &ev->addr, 1);
-    int go = c && (c->last_rekey == 0 || now - c->last_rekey >= REKEY_GAP_NS);
-    if (go)
-        c->last_rekey = now;
-    pthread_mutex_unlock(&h->pend_lock);
-    if (!go)
+    /* The limit lives with the peer, not with the attempt (whose record
+     * goes at its end): hints queued behind a completed re-handshake must
+     * not start another one. */
+    uint64_t last = atomic_load(&s->peers[idx].last_rekey);
+    if ((last != 0 && now - last < REKEY_GAP_NS) ||
+        !atomic_compare_exchange_strong(&s->peers[idx].last_rekey, &last, now))
         return;
     pthread_mutex_lock(&h->hs_lock);
     if (sdp_hs_connect(h->hs, &ev->addr, h->server_name, now) >= 0)

@@ -621,11 +621,8 @@ int sdp_hs_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const uint
 
 void sdp_hs_no_session(struct sdp_hs *hs, const struct sdp_core_addr *from, size_t len, uint64_t now)
 {
-    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
-        const struct attempt *a = &hs->att[i];
-        if ((a->state == ATT_ACTIVE || a->state == ATT_DONE) && addr_eq(&a->addr, from))
-            return; /* a handshake is under way or just ended: its keys are coming or came */
-    }
+    if (sdp_hs_recent(hs, from))
+        return; /* a handshake is under way or just ended: its keys are coming or came */
     queue_reply(hs, from, SDP_HS_CLOSE, 0, NULL, 0, len, now);
     hs->st.no_session_sent++;
 }
@@ -791,6 +788,16 @@ void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr)
             a->hold = a->installing = 0;
         }
     }
+}
+
+int sdp_hs_recent(const struct sdp_hs *hs, const struct sdp_core_addr *addr)
+{
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if ((a->state == ATT_ACTIVE || a->state == ATT_DONE) && addr_eq(&a->addr, addr))
+            return 1;
+    }
+    return 0;
 }
 
 int sdp_hs_early(const struct sdp_hs *hs, const struct sdp_core_addr *addr)

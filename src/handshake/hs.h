@@ -102,6 +102,9 @@ int sdp_hs_next_event(struct sdp_hs *hs, struct sdp_hs_event *ev);
  * client waits for it before its first request, which then finds the
  * server's keys installed. */
 void sdp_hs_release(struct sdp_hs *hs, const struct sdp_core_addr *addr);
+/* 1 while an attempt with addr is under way or finished within the linger
+ * time (2 s): a "no session" hint from addr then is stale. */
+int sdp_hs_recent(const struct sdp_hs *hs, const struct sdp_core_addr *addr);
 /* 1 while a client attempt with addr is under way that has offered 0-RTT
  * (its EARLY event was emitted and DONE or FAILED has not followed). */
 int sdp_hs_early(const struct sdp_hs *hs, const struct sdp_core_addr *addr);
