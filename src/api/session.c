@@ -275,18 +275,10 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
     if (!h)
         return SDP_ENOKEY;
     uint64_t now = sdp_engine_now();
-    pthread_mutex_lock(&h->hs_lock);
-    int rc = sdp_hs_connect(h->hs, a, h->server_name, now);
-    if (rc >= 0)
-        atomic_store(&h->out_ready, 1);
-    pthread_mutex_unlock(&h->hs_lock);
-    if (rc >= 0)
-        sdp_engine_hs_poke(s->eng[0]); /* the engine's next round sends it */
-    if (rc == SDP_EINVAL)
-        return SDP_ENOKEY; /* no way to authenticate servers: keys must come from elsewhere */
-    if (rc < 0)
-        return rc;
-    rc = 0; /* started, or joined the attempt under way */
+    /* Keys are installed under pend_lock: a peer without them here has
+     * its attempt under way or done but not installed, which connect joins.
+     * (Checked after connect, a handshake that completed in between would
+     * look finished and a second one would start, replacing the session.) */
     pthread_mutex_lock(&h->pend_lock);
     int idx = sdp_api_peer_find(s, a);
     int keys = idx >= 0 ? atomic_load(&s->peers[idx].keys) : API_KEYS_PENDING;
@@ -294,6 +286,19 @@ int sdp_api_hs_send(sdp_socket *s, const struct sdp_core_addr *a, const struct i
         pthread_mutex_unlock(&h->pend_lock);
         return SDP_EAGAIN;
     }
+    pthread_mutex_lock(&h->hs_lock);
+    int rc = sdp_hs_connect(h->hs, a, h->server_name, now);
+    if (rc >= 0)
+        atomic_store(&h->out_ready, 1);
+    pthread_mutex_unlock(&h->hs_lock);
+    if (rc >= 0)
+        sdp_engine_hs_poke(s->eng[0]); /* the engine's next round sends it */
+    if (rc < 0) {
+        pthread_mutex_unlock(&h->pend_lock);
+        return rc == SDP_EINVAL ? SDP_ENOKEY /* no way to authenticate servers: keys come from elsewhere */
+                                : rc;
+    }
+    rc = 0; /* started, or joined the attempt under way */
     struct api_conn *c = conn_find(h, a, 1);
     struct api_pend *p = NULL;
     if (!c || c->npend >= PEND_PER_PEER || h->npend >= PEND_TOTAL || h->pend_bytes + total > PEND_BYTES)
