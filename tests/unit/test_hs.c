@@ -40,6 +40,9 @@ struct chan {
     } q[512];
     unsigned n;
     uint64_t sent_bytes[2], recv_bytes[2];
+    unsigned kinds[2][5];  /* HANDSHAKE packets sent, per host and kind */
+    size_t first_len[2];   /* each host's first datagram */
+    int check_amp;         /* host 1 (server) before its DONE: at most 3x received */
 };
 
 static uint32_t rnd(struct chan *c)
@@ -59,6 +62,8 @@ static void mkaddr(struct sdp_core_addr *a, uint16_t port)
     a->len = sizeof(in);
 }
 
+static int g_retry_always; /* the policy host_init gives servers */
+
 static void host_init(struct host *h, uint16_t port, const struct sdp_tls_config *tc, int client, int server)
 {
     memset(h, 0, sizeof(*h));
@@ -70,6 +75,7 @@ static void host_init(struct host *h, uint16_t port, const struct sdp_tls_config
     hc.tls = h->tls;
     hc.client = client;
     hc.server = server;
+    hc.retry_always = g_retry_always;
     cr_assert_eq(sdp_hs_new(&hc, &h->hs), 0);
     h->ev = sdp_keymem_alloc(sizeof(*h->ev));
     cr_assert_not_null(h->ev);
@@ -115,6 +121,13 @@ static void step(struct chan *c, struct host *h[2], uint64_t now)
         while ((n = sdp_hs_output(h[i]->hs, now, buf, sizeof(buf), &to)) > 0) {
             cr_assert(n <= SDP_HS_DGRAM_MAX);
             c->sent_bytes[i] += n;
+            if (!c->first_len[i])
+                c->first_len[i] = n;
+            if (buf[SDP_HDR_LEN] < 5)
+                c->kinds[i][buf[SDP_HDR_LEN]]++;
+            if (c->check_amp && i == 1 && !h[1]->done)
+                cr_assert_leq(c->sent_bytes[1], 3 * c->recv_bytes[1], "server sent %llu to an unproven client that sent %llu",
+                              (unsigned long long)c->sent_bytes[1], (unsigned long long)c->recv_bytes[1]);
             if (rnd(c) % 100 < c->drop_pct)
                 continue;
             int copies = rnd(c) % 100 < c->dup_pct ? 2 : 1;
@@ -200,6 +213,7 @@ static void assert_agreed(struct host *cl, struct host *sv)
 
 Test(hs, clean_channel_retry_then_keys)
 {
+    g_retry_always = 1; /* today's RETRY-on-every-first-contact policy */
     struct host cl, sv;
     pair(&cl, &sv);
     struct host *h[2] = {&cl, &sv};
@@ -227,6 +241,7 @@ Test(hs, clean_channel_retry_then_keys)
 
 Test(hs, server_keeps_no_state_and_never_amplifies_before_validation)
 {
+    g_retry_always = 1; /* today's RETRY-on-every-first-contact policy */
     struct host cl, sv;
     pair(&cl, &sv);
     /* The client's first flight reaches the server; the server's answer is
@@ -266,7 +281,8 @@ Test(hs, server_keeps_no_state_and_never_amplifies_before_validation)
     /* A forged token is refused (and answered with a fresh retry, not state). */
     uint8_t forged[SDP_HS_DGRAM_MAX];
     struct sdp_pkt p;
-    cr_assert_eq(sdp_wire_decode(buf, n, &p), 0);
+    size_t bare = 28 + (size_t)buf[SDP_HDR_LEN + 1] + ((size_t)buf[SDP_HDR_LEN + 2] << 8 | buf[SDP_HDR_LEN + 3]);
+    cr_assert_eq(sdp_wire_decode(buf, bare, &p), 0, "the ClientHello without its padding");
     uint8_t tok[25] = {1};
     struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE};
     struct sdp_handshake hh = p.u.hs;
@@ -282,12 +298,135 @@ Test(hs, server_keeps_no_state_and_never_amplifies_before_validation)
     host_free(&sv);
 }
 
+Test(hs, first_contact_needs_no_retry_when_not_loaded)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 5, .check_amp = 1};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    run(&c, h, 0, 1000);
+    assert_agreed(&cl, &sv);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.retries_sent, 0);
+    cr_assert_eq(st.unvalidated_accepted, 1);
+    cr_assert_eq(c.kinds[1][SDP_HS_RETRY], 0, "no RETRY on the wire");
+    cr_assert_eq(c.first_len[0], SDP_HS_DGRAM_MAX, "the ClientHello is padded");
+    /* ClientHello; the server's whole first flight in one datagram (an
+     * ephemeral P-256 certificate fits 3x the padded ClientHello); Finished. */
+    cr_assert_eq(c.kinds[0][SDP_HS_CLIENT] >= 2, 1);
+    cr_assert_leq(c.kinds[0][SDP_HS_CLIENT], 3, "client packets %u", c.kinds[0][SDP_HS_CLIENT]);
+    cr_assert_leq(c.kinds[1][SDP_HS_SERVER], 3, "server packets %u", c.kinds[1][SDP_HS_SERVER]);
+    cr_log_info("server first datagram %zu bytes, 3x the ClientHello %zu", c.first_len[1], 3 * c.first_len[0]);
+    cr_assert_leq(c.first_len[1], 3 * c.first_len[0]);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, spoofed_flood_beyond_the_bound_gets_retries_and_no_state)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    cr_assert_eq(n, SDP_HS_DGRAM_MAX);
+    /* One padded ClientHello replayed from 114 forged sources: the first 64
+     * (the bound) get attempts, the rest RETRYs and nothing else. */
+    enum { BOUND = 64, FLOOD = BOUND + 50 };
+    static uint64_t sent_to[FLOOD];
+    memset(sent_to, 0, sizeof(sent_to));
+    for (int i = 0; i < FLOOD; i++) {
+        struct sdp_core_addr a;
+        mkaddr(&a, (uint16_t)(3000 + i));
+        cr_assert_eq(sdp_hs_input(sv.hs, &a, ch, n, 0), 0);
+        struct sdp_hs_stats st;
+        sdp_hs_get_stats(sv.hs, &st);
+        cr_assert_eq(st.attempts, i < BOUND ? (uint64_t)i + 1 : BOUND, "attempts %llu after %d",
+                     (unsigned long long)st.attempts, i + 1);
+    }
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.unvalidated_accepted, BOUND);
+    cr_assert_eq(st.retries_load, FLOOD - BOUND);
+    cr_assert_eq(st.retries_sent, FLOOD - BOUND);
+    /* Nobody answers: the server retransmits until the attempts time out,
+     * and never sends any forged source more than 3x what it received. */
+    unsigned retries_seen = 0;
+    for (uint64_t now = 0; now <= 6000000000ull; now += 5000000) {
+        if (sdp_hs_next_expiry(sv.hs) <= now)
+            sdp_hs_handle_expiry(sv.hs, now);
+        size_t m;
+        while ((m = sdp_hs_output(sv.hs, now, out, sizeof(out), &to)) > 0) {
+            struct sockaddr_in in;
+            memcpy(&in, to.bytes, sizeof(in));
+            int i = ntohs(in.sin_port) - 3000;
+            cr_assert(i >= 0 && i < FLOOD);
+            sent_to[i] += m;
+            cr_assert_leq(sent_to[i], 3 * n, "source %d got %llu", i, (unsigned long long)sent_to[i]);
+            if (out[SDP_HDR_LEN] == SDP_HS_RETRY) {
+                cr_assert_geq(i, BOUND, "a RETRY only beyond the bound");
+                retries_seen++;
+            }
+        }
+        while (sdp_hs_next_event(sv.hs, sv.ev))
+            ;
+    }
+    cr_assert_eq(retries_seen, FLOOD - BOUND);
+    for (int i = 0; i < BOUND; i++)
+        cr_assert_gt(sent_to[i], 0, "attempt %d sent its flight", i);
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 0, "all timed out and were forgotten");
+    cr_assert_gt(st.amp_limited, 0, "retransmissions hit the 3x limit");
+    host_free(&cl);
+    host_free(&sv);
+}
+
+Test(hs, unpadded_or_repeated_first_contact_gets_a_retry)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    struct sdp_pkt p;
+    cr_assert_eq(sdp_wire_decode_handshake(ch, n, &p), SDP_WIRE_ELENGTH, "padding is the handshake layer's");
+    size_t bare = 28 + (size_t)ch[SDP_HDR_LEN + 1] + ((size_t)ch[SDP_HDR_LEN + 2] << 8 | ch[SDP_HDR_LEN + 3]);
+    cr_assert_lt(bare, n);
+    struct sdp_hs_stats st;
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, bare, 0), 0);
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 0, "an unpadded first contact leaves no room: RETRY");
+    cr_assert_eq(st.retries_sent, 1);
+    /* Non-zero padding is malformed. */
+    ch[n - 1] = 1;
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, n, 0), SDP_EPROTO);
+    ch[n - 1] = 0;
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, n, 0), 0);
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 1);
+    /* Another first contact from the same address (a forged one) does not
+     * replace the attempt under way: it gets a RETRY. */
+    ch[SDP_HDR_LEN + 4] ^= 1; /* another conn_id */
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, n, 0), 0);
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 1);
+    cr_assert_eq(st.retries_sent, 2);
+    cr_assert_eq(st.unvalidated_accepted, 1);
+    host_free(&cl);
+    host_free(&sv);
+}
+
 static void lossy(uint64_t seed, unsigned drop, unsigned dup, unsigned reorder, unsigned corrupt)
 {
     struct host cl, sv;
     pair(&cl, &sv);
     struct host *h[2] = {&cl, &sv};
-    struct chan c = {.rng = seed, .drop_pct = drop, .dup_pct = dup, .reorder_pct = reorder, .corrupt_pct = corrupt};
+    struct chan c = {.rng = seed, .drop_pct = drop, .dup_pct = dup, .reorder_pct = reorder, .corrupt_pct = corrupt,
+                     .check_amp = 1};
     cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
     run(&c, h, 0, 20000);
     assert_agreed(&cl, &sv);
@@ -309,6 +448,7 @@ Test(hs, loss_duplication_reordering)
 
 Test(hs, one_altered_byte_fails_cleanly)
 {
+    g_retry_always = 1; /* today's RETRY-on-every-first-contact policy */
     /* Every datagram after the retry has one bit flipped: TLS (not us)
      * notices, both sides fail, nothing is agreed. */
     struct host cl, sv;
