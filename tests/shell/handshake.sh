@@ -127,8 +127,10 @@ grep -q '"dropped":[1-9]' "$work/relay.json" && ok "the relay did drop packets" 
 
 # 6. A relay that flips one byte of the server's first flight: the handshake
 # fails cleanly (TLS notices), nothing reaches the server's application.
+# The server's first flight is the 2nd handshake datagram with payload (no
+# RETRY on first contact: ClientHello, server flight).
 lp=$(port)
-"$relay" --listen "127.0.0.1:$lp" --to "127.0.0.1:$p" --alter-handshake 3 --seed 3 --duration 30 > "$work/alter.json" &
+"$relay" --listen "127.0.0.1:$lp" --to "127.0.0.1:$p" --alter-handshake 2 --seed 3 --duration 30 > "$work/alter.json" &
 rl=$!
 sleep 0.3
 expect_fail "one altered handshake byte" "handshake\|certificate\|authentic" "127.0.0.1:$lp" --ca "$work/ca.pem" --timeout 8000
