@@ -96,6 +96,7 @@ static struct tr_server *server_start(enum sdp_cipher cipher, const char *host, 
     /* The AES server also answers handshakes, with an ephemeral P-256
      * certificate like the TLS baseline's. */
     struct sdp_tls_options to = {.ephemeral_cert = 1, .early_data = 1};
+    if (getenv("SDP_BENCH_RETRY_ALWAYS")) to.retry = SDP_TLS_RETRY_ALWAYS; /* LOCAL A/B, not committed */
     int rc = cipher == SDP_CIPHER_NULL_INSECURE ? 0 : sdp_set_tls(sv->s, &to);
     if (rc != 0) {
         snprintf(err, n, "sdp_set_tls: %s", sdp_strerror(rc));
