@@ -96,7 +96,6 @@ static struct tr_server *server_start(enum sdp_cipher cipher, const char *host, 
     /* The AES server also answers handshakes, with an ephemeral P-256
      * certificate like the TLS baseline's. */
     struct sdp_tls_options to = {.ephemeral_cert = 1, .early_data = 1};
-    if (getenv("SDP_BENCH_RETRY_ALWAYS")) to.retry = SDP_TLS_RETRY_ALWAYS; /* LOCAL A/B, not committed */
     int rc = cipher == SDP_CIPHER_NULL_INSECURE ? 0 : sdp_set_tls(sv->s, &to);
     if (rc != 0) {
         snprintf(err, n, "sdp_set_tls: %s", sdp_strerror(rc));
@@ -334,8 +333,8 @@ static int client_socket(int early, sdp_socket **out, char *err, size_t n)
 /* A fresh client socket's handshake with the server: from sdp_send of the
  * first request until the client holds keys (the point where the request
  * leaves), like the TLS row's connect + handshake until the client has the
- * server's Finished.  A first contact includes the stateless retry round
- * trip.  The client does not check the certificate, as the TLS row does not
+ * server's Finished.  A first contact takes one round trip (the server
+ * sends a RETRY only under load).  The client does not check the certificate, as the TLS row does not
  * (it is made fresh each run). */
 static int sdp_handshake(const char *host, uint16_t port, double *us, char *err, size_t n)
 {
@@ -353,8 +352,8 @@ static int sdp_handshake(const char *host, uint16_t port, double *us, char *err,
     return rc;
 }
 
-/* Time to the first response.  Full: a fresh socket (first contact, retry
- * included).  Resumed: one socket that closes its session before each
+/* Time to the first response.  Full: a fresh socket (first contact, no
+ * RETRY unless the server is loaded).  Resumed: one socket that closes its session before each
  * measurement and comes back with a ticket: 0-RTT, the request rides with
  * the ClientHello. */
 static int sdp_first_rpc(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n)
