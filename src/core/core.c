@@ -37,6 +37,8 @@ void sdp_core_config_default(struct sdp_core_config *cfg)
     cfg->timeout_ticks = 100;
     cfg->max_probes = 5;
     cfg->probe_budget = 16;
+    cfg->ack_delay_ticks = 10;
+    cfg->ack_wait_ticks = 30;
     cfg->gso_max = 65000;
     cfg->cutoffs[0] = 200;
     cfg->cutoffs[1] = 2800;
@@ -53,7 +55,8 @@ static int config_ok(const struct sdp_core_config *cfg)
            cfg->rec_size <= SDP_REC_SIZE_MAX && cfg->max_msg_len <= SDP_MSG_LEN_MAX &&
            sdp_msg_layout_ok(cfg->max_msg_len, cfg->rec_size) == 0 && cfg->tick_ns > 0 &&
            cfg->resend_ticks >= 1 && cfg->timeout_ticks > cfg->resend_ticks && cfg->max_probes >= 1 &&
-           cfg->probe_budget >= 1 && cfg->gso_max >= 1500 &&
+           cfg->probe_budget >= 1 && cfg->gso_max >= 1500 && cfg->ack_delay_ticks >= 1 &&
+           cfg->ack_delay_ticks <= 200 && cfg->ack_wait_ticks >= cfg->resend_ticks &&
            cfg->ctlq_cap >= 16 && cfg->overcommit >= 1 && cfg->grant_window >= 1;
 }
 

@@ -17,6 +17,10 @@
 /* A peer whose keys sealed and opened nothing for this many ticks (1 s at
  * the default tick) frees their cipher contexts (docs/CORE.md "Key memory"). */
 #define SDP_CORE_KEY_IDLE_TICKS 1000u
+
+/* A response at least this long is ACKed at the next tick, not after
+ * ack_delay_ticks: its server holds all of it until then. */
+#define SDP_ACK_NOW_BYTES 65536u
 #define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {
@@ -99,6 +103,6 @@ void sdp_core_ctl_resend(struct sdp_core *c, struct sdp_peer *p, uint64_t id, ui
                          uint8_t prio);
 void sdp_core_ctl_simple(struct sdp_core *c, struct sdp_peer *p, uint8_t type, uint64_t id);
 void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p);
-void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id);
+void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id, uint32_t len);
 
 #endif

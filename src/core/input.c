@@ -65,7 +65,7 @@ static void deliver(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
         ev.type = SDP_CORE_EV_RESPONSE;
         ev.cookie = r->cookie;
         c->st.responses_delivered++;
-        sdp_core_ctl_ack_add(c, p, r->id);
+        sdp_core_ctl_ack_add(c, p, r->id, ev.len);
         sdp_core_rpc_free(c, r);
     } else {
         ev.type = SDP_CORE_EV_REQUEST;
@@ -394,7 +394,7 @@ static int on_need_ack(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
         return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EPROTO);
     if (r)
         return ctl_fresh(c, r, pk->ctl.seq, gen); /* still waiting for the response */
-    sdp_core_ctl_ack_add(c, p, ours);
+    sdp_core_ctl_ack_add(c, p, ours, 0);
     sdp_core_ctl_ack_flush(c, p);
     return 0;
 }

@@ -104,15 +104,25 @@ void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p)
     memcpy(a.ids, p->acks, sizeof(a.ids));
     ctl_commit(c, p, s, sdp_wire_encode_ack(s, SDP_CTL_SLOT, &h, &a, seq), seq);
     p->nacks = 0;
+    p->ack_age = 0;
+    p->ack_now = 0;
     c->st.acks_sent++;
 }
 
-void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id)
+/* ACKs wait (docs/CORE.md "Delayed ACKs"): a full packet's worth leaves at
+ * once, a big response's ACK at the next tick (the server holds its bytes),
+ * the rest after ack_delay_ticks, so a client with one RPC at a time sends
+ * one ACK per several responses instead of one per response. */
+void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id, uint32_t len)
 {
     if (p->nacks == SDP_ACK_MAX)
         sdp_core_ctl_ack_flush(c, p);
     if (p->nacks < SDP_ACK_MAX)
         p->acks[p->nacks++] = client_id;
+    if (len >= SDP_ACK_NOW_BYTES)
+        p->ack_now = 1;
+    if (p->nacks == SDP_ACK_MAX)
+        sdp_core_ctl_ack_flush(c, p);
 }
 
 /* Control packets: as many consecutive ones of one peer and size as fit. */

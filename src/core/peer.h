@@ -37,6 +37,8 @@ struct sdp_peer {
     uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
     uint8_t ncutoffs;
     uint8_t nacks;
+    uint8_t ack_age;            /* ticks the oldest of acks[] has waited */
+    uint8_t ack_now;            /* flush acks[] at the next tick */
 };
 
 /* Client ids: start at 2, step 2, strictly increasing, never reaching 2^48.

@@ -20,7 +20,12 @@ uint64_t sdp_core_next_expiry(const struct sdp_core *c)
 
 static int due(const struct sdp_core *c, const struct sdp_rpc *r)
 {
-    uint32_t rt = c->cfg.resend_ticks;
+    /* A response sent in full is only waiting for its client's ACK, which
+     * may be delayed by up to the client's ack_delay_ticks; a lost response
+     * packet is the client's to ask for (RESEND), so NEED_ACK is only the
+     * server's way to free state whose ACK was lost: it waits longer. */
+    uint32_t rt = r->state == SDP_RPC_SRV_OUTGOING && sdp_msgout_all_sent(&r->out) ? c->cfg.ack_wait_ticks
+                                                                                   : c->cfg.resend_ticks;
     return r->silent_ticks >= rt && r->since_probe >= rt;
 }
 
@@ -135,10 +140,14 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
     }
     int acks = 0;
     for (uint32_t i = 0; i < c->npeers; i++) {
-        if (c->peers[i].nacks) {
-            sdp_core_ctl_ack_flush(c, &c->peers[i]);
-            acks = 1;
-        }
+        struct sdp_peer *pp = &c->peers[i];
+        if (!pp->nacks)
+            continue;
+        /* Either way one more tick: after a flush, it sees the ACK's seal
+         * and dates the key's last use right (sdp_keys_idle_tick). */
+        if (pp->ack_now || ++pp->ack_age >= c->cfg.ack_delay_ticks)
+            sdp_core_ctl_ack_flush(c, pp);
+        acks = 1;
     }
     sdp_core_run_grants(c);
     /* Older key generations waiting to be wiped keep the timer going;
