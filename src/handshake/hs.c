@@ -87,6 +87,7 @@ void sdp_hs_config_default(struct sdp_hs_config *cfg)
     cfg->linger_ns = 2000000000ull;
     cfg->token_life_ns = 600000000000ull;
     cfg->replies_per_ms = 64;
+    cfg->unvalidated_max = 32;
 }
 
 int sdp_hs_new(const struct sdp_hs_config *cfg, struct sdp_hs **out)
@@ -512,6 +513,29 @@ int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const ch
 
 /* ---- input ---- */
 
+/* A first contact without a valid token may start an attempt at once (one
+ * round trip less than a RETRY) when it is padded to a full datagram, so
+ * that 3x its size carries our whole first flight, and while few attempts
+ * wait for their address to be proven: a spoofed-source flood holds at
+ * most unvalidated_max of them (each until it times out) and everything
+ * beyond gets the stateless RETRY, as every contact does with
+ * always_retry. */
+static int may_take_unproven(struct sdp_hs *hs, const struct sdp_handshake *h, size_t len)
+{
+    if (hs->cfg.always_retry || h->token_len || len < SDP_HS_DGRAM_MAX)
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if (a->state == ATT_ACTIVE && a->role == SDP_TLS_SERVER && !a->validated)
+            n++;
+    }
+    if (n < hs->cfg.unvalidated_max)
+        return 1;
+    hs->st.retries_load++;
+    return 0;
+}
+
 static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
                         size_t len, uint64_t now)
 {
@@ -532,10 +556,11 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         att_clear(mine);
         hs->st.superseded++;
     }
-    if (!token_ok(hs, from, h->token, h->token_len, now)) {
+    int proven = token_ok(hs, from, h->token, h->token_len, now);
+    if (!proven && h->token_len)
+        hs->st.tokens_bad++;
+    if (!proven && !may_take_unproven(hs, h, len)) {
         uint8_t t[TOKEN_LEN];
-        if (h->token_len)
-            hs->st.tokens_bad++;
         token_make(hs, from, now, t);
         queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
         hs->st.retries_sent++;
@@ -552,7 +577,11 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         return rc;
     }
     hs->st.accepted++;
-    a->validated = 1; /* the token proves the client receives at this address */
+    /* A token proves the client receives at this address; without one, the
+     * client proves it by acknowledging our bytes (take_ack), and until then
+     * we send at most 3x what came from it (attempt_output). */
+    a->validated = (uint8_t)proven;
+    hs->st.unvalidated += !proven;
     a->bytes_in = len;
     take_payload(hs, a, h->stream_offset, h->payload, h->payload_len, now);
     check_done(hs, a, 0, now);
@@ -630,7 +659,7 @@ void sdp_hs_no_session(struct sdp_hs *hs, const struct sdp_core_addr *from, size
 /* ---- output ---- */
 
 static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, uint32_t off, uint32_t ack,
-                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen)
+                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen, uint16_t pad_to)
 {
     struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE, .flags = 0, .rpc_id = 0};
     struct sdp_handshake h = {.kind = kind,
@@ -640,7 +669,8 @@ static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, u
                               .token = token,
                               .token_len = token_len,
                               .payload = payload,
-                              .payload_len = plen};
+                              .payload_len = plen,
+                              .pad_to = pad_to};
     int n = sdp_wire_encode_handshake(buf, cap, &hdr, &h);
     return n > 0 ? (size_t)n : 0;
 }
@@ -662,7 +692,7 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         if (n > room)
             n = room;
         return encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen, a->sbuf + from,
-                      (uint16_t)n);
+                      (uint16_t)n, 0);
     }
     uint32_t room = (uint32_t)(SDP_HS_DGRAM_MAX - HS_HDR - tlen);
     uint32_t n = a->slen - a->snd_nxt;
@@ -674,8 +704,11 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         hs->st.amp_limited++;
         return 0;
     }
+    /* A client pads until the server has answered: its first flight is
+     * what lets a server answer within 3x before the address is proven. */
+    uint16_t pad = a->role == SDP_TLS_CLIENT && a->rcv_off == 0 ? SDP_HS_DGRAM_MAX : 0;
     size_t len = encode(buf, cap, kind, a->conn_id, a->snd_nxt, a->rcv_off, a->token, tlen, a->sbuf + a->snd_nxt,
-                        (uint16_t)n);
+                        (uint16_t)n, pad);
     if (len == 0)
         return 0;
     if (n && a->snd_una == a->snd_nxt)
@@ -695,7 +728,7 @@ size_t sdp_hs_output(struct sdp_hs *hs, uint64_t now, uint8_t *buf, size_t cap, 
         hs->rep_head = (hs->rep_head + 1) % hs->rep_cap;
         hs->rep_n--;
         *to = r->to;
-        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0);
+        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0, 0);
     }
     for (uint32_t k = 0; k < hs->cfg.max_attempts; k++) {
         uint32_t i = (hs->out_cursor + k) % hs->cfg.max_attempts;
