@@ -33,6 +33,11 @@ struct sdp_core_allocator {
     void *(*alloc)(void *ctx, size_t len); /* NULL on failure */
     void (*free)(void *ctx, void *p, size_t len);
     void *ctx;
+    /* Optional pair for the tables (RPC slots, peers): len zeroed bytes and
+     * their release.  Tables are sized for the worst case and mostly never
+     * touched: fresh zero pages keep opening a socket cheap. */
+    void *(*zalloc)(void *ctx, size_t len);
+    void (*zfree)(void *ctx, void *p, size_t len);
 };
 
 struct sdp_core_config {
