@@ -44,6 +44,7 @@ struct sdp_core {
     uint32_t ev_cap, ev_head, ev_n;
     uint64_t ctl_seq;               /* low 56 bits of our next ctl_seq */
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
+    uint64_t now;                   /* the latest time any entry point was given */
     int grants_due;                 /* input changed what grants owe; run before output */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
@@ -75,7 +76,8 @@ void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_replay_grow(struct sdp_core *c, struct sdp_peer *p, uint32_t words);
 void sdp_core_replay_free(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
-void sdp_core_arm(struct sdp_core *c, uint64_t now);
+/* Bring the timer forward to at (it runs only when something can be due). */
+void sdp_core_arm(struct sdp_core *c, uint64_t at);
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);
 void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r);
 void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err);
@@ -104,5 +106,13 @@ void sdp_core_ctl_resend(struct sdp_core *c, struct sdp_peer *p, uint64_t id, ui
 void sdp_core_ctl_simple(struct sdp_core *c, struct sdp_peer *p, uint8_t type, uint64_t id);
 void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p);
 void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id, uint32_t len);
+
+/* Entry points that are given the time keep the latest (the clock is the
+ * caller's: it only has to be monotonic). */
+static inline void sdp_core_time(struct sdp_core *c, uint64_t now)
+{
+    if (now > c->now)
+        c->now = now;
+}
 
 #endif

@@ -234,16 +234,22 @@ Test(core, state_freed_after_rpc)
         }
     }
     cr_assert(got);
-    /* A small response's ACK waits ack_delay_ticks (10) for company, then
-     * goes out and frees the server's state. */
+    /* A small response's ACK waits ack_delay_ticks (10 ms) for company,
+     * then goes out and frees the server's state. */
     struct sdp_core_seg_desc d;
     int n;
     struct sdp_core_stats sa, sb;
-    for (int t = 1; t <= 10; t++) {
-        sdp_core_handle_expiry(a, sdp_core_next_expiry(a));
+    for (int pass = 0; pass < 10; pass++) {
+        uint64_t t = sdp_core_next_expiry(a);
+        cr_assert_leq(t, 10000000, "the timer is due by the ACK's time");
+        sdp_core_handle_expiry(a, t);
         sdp_core_get_stats(a, &sa);
-        cr_assert_eq(sa.acks_sent, t == 10, "tick %d: %llu ACKs", t, (unsigned long long)sa.acks_sent);
+        cr_assert_eq(sa.acks_sent, t == 10000000, "at %llu ns: %llu ACKs", (unsigned long long)t,
+                     (unsigned long long)sa.acks_sent);
+        if (sa.acks_sent)
+            break;
     }
+    cr_assert_eq(sa.acks_sent, 1);
     while ((n = next_seg(a, &d)) > 0)
         deliver(b, &addr_a, n, &d);
     sdp_core_get_stats(a, &sa);
@@ -274,12 +280,20 @@ Test(core, retransmission_is_byte_identical)
         sdp_core_input(b, &addr_a, seg + off, len, 0);
     }
     /* b's silence timer asks again (an unauthenticated message from its
-     * start); a answers from the bytes it sealed once. */
+     * start), resend_ticks (5 ms) after the packets came; a answers from the
+     * bytes it sealed once. */
+    struct sdp_core_stats sb;
+    uint64_t t = 0;
     for (int i = 0; i < 6; i++) {
-        uint64_t t = sdp_core_next_expiry(b);
+        t = sdp_core_next_expiry(b);
         cr_assert_neq(t, UINT64_MAX);
         sdp_core_handle_expiry(b, t);
+        sdp_core_get_stats(b, &sb);
+        if (sb.resends_sent)
+            break;
     }
+    cr_assert_eq(sb.resends_sent, 1);
+    cr_assert_eq(t, 5000000, "asked at %llu ns", (unsigned long long)t);
     int got_resend = 0;
     while ((n = next_seg(b, &d)) > 0) {
         got_resend |= (seg[0] & 15) == SDP_PKT_RESEND;
