@@ -228,20 +228,14 @@ struct sdp_tls_options {
     const char *server_name;    /* name servers' certificates must carry (NULL: their IP address) */
     int early_data;             /* allow 0-RTT (off by default) */
     int ephemeral_cert;         /* no cert_file: make a self-signed certificate (see sdp_tls_fingerprint) */
-    int retry;                  /* as a server, when first contacts must prove their address (enum sdp_tls_retry) */
+    /* As a server, answer every first contact without an address token with
+     * a stateless RETRY (one more round trip for new clients).  Off: a new
+     * client's padded first packet starts its handshake at once, and only
+     * beyond 32 attempts from unproven addresses at a time (a spoofed-source
+     * flood) do new clients get the RETRY; until a client has proven its
+     * address we send it at most 3x what it sent (docs/PROTOCOL.md 8.2). */
+    int always_retry;
 };
-/* A client's first contact with a server (no address token from it yet).
- * SDP_TLS_RETRY_LOAD (default): the server answers at once, as TLS over TCP
- *   would: 1 round trip to keys.  Before the client has proven its address
- *   the server sends at most 3x the bytes it received (the client pads its
- *   first packets to 1,200 bytes for that); it holds at most 64 such
- *   attempts, and answers first contacts beyond that, from an address it
- *   already has one with, or when its first flight does not fit (a long
- *   certificate chain), with a stateless RETRY: 1 round trip more.
- * SDP_TLS_RETRY_ALWAYS: every first contact gets a RETRY (2 round trips;
- *   clients keep the token, so later handshakes take 1); the server keeps
- *   no state for, and does no public-key work for, unproven addresses. */
-enum sdp_tls_retry { SDP_TLS_RETRY_LOAD = 0, SDP_TLS_RETRY_ALWAYS = 1 };
 /* Errors: SDP_EINVAL (inconsistent options, or set twice), SDP_ESYSTEM (a
  * file cannot be read or parsed: check paths and formats), SDP_ECRYPTO,
  * SDP_ENOMEM. */

@@ -152,10 +152,8 @@ int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
     struct sdp_hs_config hc;
     sdp_hs_config_default(&hc);
     hc.server = o->cert_file || tc.ephemeral_cert || o->psk;
+    hc.always_retry = o->always_retry;
     hc.client = o->ca_file || tc.have_pin || o->psk || o->insecure;
-    if (o->retry != SDP_TLS_RETRY_LOAD && o->retry != SDP_TLS_RETRY_ALWAYS)
-        return SDP_EINVAL;
-    hc.retry_always = o->retry == SDP_TLS_RETRY_ALWAYS;
     if (!hc.server && !hc.client)
         return SDP_EINVAL;
     struct api_hs *h = calloc(1, sizeof(*h));

@@ -74,7 +74,7 @@ struct sdp_hs {
     uint64_t budget_ms;        /* the millisecond the reply budget is for */
     uint32_t budget_used;
     uint32_t out_cursor;       /* round-robin over attempts in sdp_hs_output */
-    uint8_t flight_big;        /* our first flight once exceeded 3x a ClientHello: always RETRY */
+    uint8_t flight_big;        /* our first flight once exceeded 3x a ClientHello: RETRY first contacts */
     struct sdp_hs_stats st;
 };
 
@@ -88,7 +88,7 @@ void sdp_hs_config_default(struct sdp_hs_config *cfg)
     cfg->linger_ns = 2000000000ull;
     cfg->token_life_ns = 600000000000ull;
     cfg->replies_per_ms = 64;
-    cfg->max_unvalidated = 64;
+    cfg->unvalidated_max = 32;
 }
 
 int sdp_hs_new(const struct sdp_hs_config *cfg, struct sdp_hs **out)
@@ -274,7 +274,7 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
         strncpy(ev->identity, id, sizeof(ev->identity) - 1);
     }
     a->state = ATT_DONE;
-    a->validated = 1; /* TLS verified the client's Finished: it saw our flight at addr */
+    a->validated = 1; /* TLS accepted the client's Finished, keyed by our flight: it receives at addr */
     a->hold = a->role == SDP_TLS_SERVER;
     a->installing = 1;
     a->deadline = now + hs->cfg.linger_ns;
@@ -357,10 +357,8 @@ static void take_ack(struct attempt *a, uint32_t ack)
 {
     if (ack > a->snd_nxt)
         return; /* acknowledges bytes we never sent: ignore */
-    if (ack > a->snd_una) {
-        a->snd_una = ack;
-        a->validated = 1; /* only a receiver of our bytes knows how many there were */
-    }
+    if (ack > a->snd_una)
+        a->snd_una = ack; /* proves no address: our flight's length is predictable */
 }
 
 /* ---- tokens ---- */
@@ -522,35 +520,32 @@ static uint64_t flight_bytes(uint32_t n)
     return (uint64_t)n + (uint64_t)pkts * HS_HDR;
 }
 
-static void send_retry(struct sdp_hs *hs, const struct sdp_core_addr *to, uint64_t conn_id, size_t in_len,
-                       uint64_t now)
+/* A first contact without a valid token may start an attempt at once (one
+ * round trip less than a RETRY) when it is padded to a full datagram, so
+ * that 3x its size carries our whole first flight, and while few attempts
+ * wait for their address to be proven: a spoofed-source flood holds at
+ * most unvalidated_max of them (each until it times out) and everything
+ * beyond gets the stateless RETRY, as every contact does with
+ * always_retry. */
+static int may_take_unproven(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
+                             size_t len)
 {
-    uint8_t t[TOKEN_LEN];
-    token_make(hs, to, now, t);
-    queue_reply(hs, to, SDP_HS_RETRY, conn_id, t, TOKEN_LEN, in_len, now);
-    hs->st.retries_sent++;
-}
-
-/* Whether a first contact without a valid token must prove its address
- * with a RETRY round trip first: 0 no, 1 policy, 2 load.  Without one the
- * server answers at once, within 3x the (padded) bytes the client sent. */
-static int retry_needed(struct sdp_hs *hs, const struct sdp_core_addr *from, size_t len)
-{
-    if (hs->cfg.retry_always || hs->flight_big)
-        return 1;
-    if (len < SDP_HS_DGRAM_MAX)
-        return 1; /* unpadded: too little room for our flight */
-    /* A spoofed packet must not replace a real client's attempt. */
+    if (hs->cfg.always_retry || hs->flight_big || h->token_len || len < SDP_HS_DGRAM_MAX)
+        return 0;
+    /* A spoofed first contact must not replace a real client's attempt. */
     if (find_active(hs, from, SDP_TLS_SERVER))
-        return 1;
+        return 0;
     uint32_t n = 0;
     for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
         const struct attempt *a = &hs->att[i];
-        n += a->state == ATT_ACTIVE && a->role == SDP_TLS_SERVER && !a->validated;
+        if (a->state == ATT_ACTIVE && a->role == SDP_TLS_SERVER && !a->validated)
+            n++;
     }
-    return n >= hs->cfg.max_unvalidated ? 2 : 0;
+    if (n < hs->cfg.unvalidated_max)
+        return 1;
+    hs->st.retries_load++;
+    return 0;
 }
-
 
 static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
                         size_t len, uint64_t now)
@@ -572,18 +567,17 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         att_clear(mine);
         hs->st.superseded++;
     }
-    int valid = token_ok(hs, from, h->token, h->token_len, now);
-    if (!valid && h->token_len)
+    int proven = token_ok(hs, from, h->token, h->token_len, now);
+    if (!proven && h->token_len)
         hs->st.tokens_bad++;
-    int why = valid ? 0 : retry_needed(hs, from, len);
-    if (why) {
-        send_retry(hs, from, h->conn_id, len, now);
-        if (why == 2)
-            hs->st.retries_load++;
+    if (!proven && !may_take_unproven(hs, from, h, len)) {
+        uint8_t t[TOKEN_LEN];
+        token_make(hs, from, now, t);
+        queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
+        hs->st.retries_sent++;
         return 0;
     }
-    /* One attempt per peer: a newer one replaces an unfinished older one
-     * (only a proven address may: retry_needed refused the others). */
+    /* One attempt per peer: a newer one replaces an unfinished older one. */
     struct attempt *old = find_active(hs, from, SDP_TLS_SERVER);
     if (old)
         att_clear(old);
@@ -593,58 +587,35 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         hs->st.dropped++;
         return rc;
     }
-    a->validated = (uint8_t)valid; /* a token proves the client receives at this address */
+    hs->st.accepted++;
+    /* A token proves the client receives at this address; without one, TLS
+     * accepting its Finished does (complete), and until then we send at
+     * most 3x what came from it (attempt_output). */
+    a->validated = (uint8_t)proven;
     a->bytes_in = len;
     take_payload(hs, a, h->stream_offset, h->payload, h->payload_len, now);
-    if (!valid && a->state == ATT_ACTIVE && flight_bytes(a->slen) > 3 * len) {
+    if (!proven && a->state == ATT_ACTIVE && flight_bytes(a->slen) > 3 * len) {
         /* Our first flight (a long certificate chain) would stall on the 3x
-         * limit: prove the address first, now and from now on. */
+         * limit: ask for the address proof first, now and from now on. */
         att_clear(a);
         hs->flight_big = 1;
+        hs->st.accepted--;
         hs->st.retries_flight++;
-        send_retry(hs, from, h->conn_id, len, now);
+        uint8_t t[TOKEN_LEN];
+        token_make(hs, from, now, t);
+        queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
+        hs->st.retries_sent++;
         return 0;
     }
-    hs->st.accepted++;
-    if (!valid)
-        hs->st.unvalidated_accepted++;
+    hs->st.unvalidated += !proven;
     check_done(hs, a, 0, now);
     return 0;
-}
-
-/* A CLIENT packet may carry zero padding after its payload (it buys the
- * server room under the 3x limit): the length without it, or 0 when the
- * padding is malformed.  Accounting uses the full length. */
-static size_t unpadded_len(const uint8_t *pkt, size_t len)
-{
-    if (len < HS_HDR)
-        return len; /* the decoder says why */
-    const uint8_t *end = pkt + len;
-    uint8_t kind, tlen;
-    uint16_t plen;
-    const uint8_t *p = sdp_get_u8(pkt + SDP_HDR_LEN, end, &kind);
-    p = sdp_get_u8(p, end, &tlen);
-    p = sdp_get_u16be(p, end, &plen);
-    size_t want = (size_t)HS_HDR + tlen + plen;
-    if (p == NULL || want >= len)
-        return len;
-    if (kind != SDP_HS_CLIENT || len > SDP_HS_DGRAM_MAX)
-        return 0;
-    for (size_t i = want; i < len; i++)
-        if (pkt[i])
-            return 0;
-    return want;
 }
 
 int sdp_hs_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const uint8_t *pkt, size_t len, uint64_t now)
 {
     struct sdp_pkt p;
-    size_t wlen = unpadded_len(pkt, len);
-    if (wlen == 0) {
-        hs->st.dropped++;
-        return SDP_EPROTO;
-    }
-    int rc = sdp_wire_decode_handshake(pkt, wlen, &p);
+    int rc = sdp_wire_decode_handshake(pkt, len, &p);
     if (rc) {
         hs->st.dropped++;
         return SDP_EPROTO;
@@ -712,7 +683,7 @@ void sdp_hs_no_session(struct sdp_hs *hs, const struct sdp_core_addr *from, size
 /* ---- output ---- */
 
 static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, uint32_t off, uint32_t ack,
-                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen)
+                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen, uint16_t pad_to)
 {
     struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE, .flags = 0, .rpc_id = 0};
     struct sdp_handshake h = {.kind = kind,
@@ -722,7 +693,8 @@ static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, u
                               .token = token,
                               .token_len = token_len,
                               .payload = payload,
-                              .payload_len = plen};
+                              .payload_len = plen,
+                              .pad_to = pad_to};
     int n = sdp_wire_encode_handshake(buf, cap, &hdr, &h);
     return n > 0 ? (size_t)n : 0;
 }
@@ -744,11 +716,11 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         if (n > room)
             n = room;
         if (!a->validated && a->bytes_out + HS_HDR + tlen + n > 3 * a->bytes_in) {
-            hs->st.amp_limited++;
+            hs->st.amp_limited++; /* the unacknowledged flight, again: within 3x too */
             return 0;
         }
         size_t len = encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen,
-                            a->sbuf + from, (uint16_t)n);
+                            a->sbuf + from, (uint16_t)n, 0);
         a->bytes_out += len;
         return len;
     }
@@ -762,17 +734,13 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         hs->st.amp_limited++;
         return 0;
     }
+    /* A client pads until the server has answered: its first flight is
+     * what lets a server answer within 3x before the address is proven. */
+    uint16_t pad = a->role == SDP_TLS_CLIENT && a->rcv_off == 0 ? SDP_HS_DGRAM_MAX : 0;
     size_t len = encode(buf, cap, kind, a->conn_id, a->snd_nxt, a->rcv_off, a->token, tlen, a->sbuf + a->snd_nxt,
-                        (uint16_t)n);
+                        (uint16_t)n, pad);
     if (len == 0)
         return 0;
-    if (a->role == SDP_TLS_CLIENT && a->token_len == 0 && n && len < SDP_HS_DGRAM_MAX) {
-        /* No token: the server may answer before it has proven our
-         * address, within 3x what we sent; padding makes room for its
-         * first flight (docs/PROTOCOL.md 8.2). */
-        memset(buf + len, 0, SDP_HS_DGRAM_MAX - len);
-        len = SDP_HS_DGRAM_MAX;
-    }
     if (n && a->snd_una == a->snd_nxt)
         a->rto_at = now + a->rto; /* the timer runs while bytes are unacknowledged */
     a->snd_nxt += n;
@@ -790,7 +758,7 @@ size_t sdp_hs_output(struct sdp_hs *hs, uint64_t now, uint8_t *buf, size_t cap, 
         hs->rep_head = (hs->rep_head + 1) % hs->rep_cap;
         hs->rep_n--;
         *to = r->to;
-        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0);
+        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0, 0);
     }
     for (uint32_t k = 0; k < hs->cfg.max_attempts; k++) {
         uint32_t i = (hs->out_cursor + k) % hs->cfg.max_attempts;
