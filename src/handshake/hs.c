@@ -74,6 +74,7 @@ struct sdp_hs {
     uint64_t budget_ms;        /* the millisecond the reply budget is for */
     uint32_t budget_used;
     uint32_t out_cursor;       /* round-robin over attempts in sdp_hs_output */
+    uint8_t flight_big;        /* our first flight once exceeded 3x a ClientHello: RETRY first contacts */
     struct sdp_hs_stats st;
 };
 
@@ -273,6 +274,7 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
         strncpy(ev->identity, id, sizeof(ev->identity) - 1);
     }
     a->state = ATT_DONE;
+    a->validated = 1; /* TLS accepted the client's Finished, keyed by our flight: it receives at addr */
     a->hold = a->role == SDP_TLS_SERVER;
     a->installing = 1;
     a->deadline = now + hs->cfg.linger_ns;
@@ -355,10 +357,8 @@ static void take_ack(struct attempt *a, uint32_t ack)
 {
     if (ack > a->snd_nxt)
         return; /* acknowledges bytes we never sent: ignore */
-    if (ack > a->snd_una) {
-        a->snd_una = ack;
-        a->validated = 1; /* only a receiver of our bytes knows how many there were */
-    }
+    if (ack > a->snd_una)
+        a->snd_una = ack; /* proves no address: our flight's length is predictable */
 }
 
 /* ---- tokens ---- */
@@ -513,6 +513,13 @@ int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const ch
 
 /* ---- input ---- */
 
+/* Bytes on the wire for a stream of n bytes in full-size datagrams. */
+static uint64_t flight_bytes(uint32_t n)
+{
+    uint32_t room = SDP_HS_DGRAM_MAX - HS_HDR, pkts = (n + room - 1) / room;
+    return (uint64_t)n + (uint64_t)pkts * HS_HDR;
+}
+
 /* A first contact without a valid token may start an attempt at once (one
  * round trip less than a RETRY) when it is padded to a full datagram, so
  * that 3x its size carries our whole first flight, and while few attempts
@@ -520,9 +527,13 @@ int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const ch
  * most unvalidated_max of them (each until it times out) and everything
  * beyond gets the stateless RETRY, as every contact does with
  * always_retry. */
-static int may_take_unproven(struct sdp_hs *hs, const struct sdp_handshake *h, size_t len)
+static int may_take_unproven(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
+                             size_t len)
 {
-    if (hs->cfg.always_retry || h->token_len || len < SDP_HS_DGRAM_MAX)
+    if (hs->cfg.always_retry || hs->flight_big || h->token_len || len < SDP_HS_DGRAM_MAX)
+        return 0;
+    /* A spoofed first contact must not replace a real client's attempt. */
+    if (find_active(hs, from, SDP_TLS_SERVER))
         return 0;
     uint32_t n = 0;
     for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
@@ -559,7 +570,7 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
     int proven = token_ok(hs, from, h->token, h->token_len, now);
     if (!proven && h->token_len)
         hs->st.tokens_bad++;
-    if (!proven && !may_take_unproven(hs, h, len)) {
+    if (!proven && !may_take_unproven(hs, from, h, len)) {
         uint8_t t[TOKEN_LEN];
         token_make(hs, from, now, t);
         queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
@@ -577,13 +588,26 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         return rc;
     }
     hs->st.accepted++;
-    /* A token proves the client receives at this address; without one, the
-     * client proves it by acknowledging our bytes (take_ack), and until then
-     * we send at most 3x what came from it (attempt_output). */
+    /* A token proves the client receives at this address; without one, TLS
+     * accepting its Finished does (complete), and until then we send at
+     * most 3x what came from it (attempt_output). */
     a->validated = (uint8_t)proven;
-    hs->st.unvalidated += !proven;
     a->bytes_in = len;
     take_payload(hs, a, h->stream_offset, h->payload, h->payload_len, now);
+    if (!proven && a->state == ATT_ACTIVE && flight_bytes(a->slen) > 3 * len) {
+        /* Our first flight (a long certificate chain) would stall on the 3x
+         * limit: ask for the address proof first, now and from now on. */
+        att_clear(a);
+        hs->flight_big = 1;
+        hs->st.accepted--;
+        hs->st.retries_flight++;
+        uint8_t t[TOKEN_LEN];
+        token_make(hs, from, now, t);
+        queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
+        hs->st.retries_sent++;
+        return 0;
+    }
+    hs->st.unvalidated += !proven;
     check_done(hs, a, 0, now);
     return 0;
 }
@@ -691,8 +715,14 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         uint32_t from = a->snd_una, n = a->slen - from, room = (uint32_t)(SDP_HS_DGRAM_MAX - HS_HDR - tlen);
         if (n > room)
             n = room;
-        return encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen, a->sbuf + from,
-                      (uint16_t)n, 0);
+        if (!a->validated && a->bytes_out + HS_HDR + tlen + n > 3 * a->bytes_in) {
+            hs->st.amp_limited++; /* the unacknowledged flight, again: within 3x too */
+            return 0;
+        }
+        size_t len = encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen,
+                            a->sbuf + from, (uint16_t)n, 0);
+        a->bytes_out += len;
+        return len;
     }
     uint32_t room = (uint32_t)(SDP_HS_DGRAM_MAX - HS_HDR - tlen);
     uint32_t n = a->slen - a->snd_nxt;

@@ -118,6 +118,7 @@ struct sdp_hs_stats {
     uint64_t early; /* EARLY events: 0-RTT offered (client) or accepted (server) */
     uint64_t unvalidated; /* server: first contacts taken without a RETRY */
     uint64_t retries_load; /* ... of retries_sent: those only because unvalidated_max was reached */
+    uint64_t retries_flight; /* ... those because our first flight exceeds 3x a ClientHello */
     uint64_t attempts; /* gauge */
 };
 void sdp_hs_get_stats(const struct sdp_hs *hs, struct sdp_hs_stats *st);

@@ -622,3 +622,82 @@ Test(hs, unproven_flood_falls_back_to_retry)
     host_free(&cl);
     host_free(&sv);
 }
+
+/* One spoofed padded first contact, then a forged CLIENT packet that
+ * "acknowledges" one byte of our flight (offsets are predictable, so that
+ * proves nothing): until the attempt is gone, retransmissions and the
+ * time-out's CLOSE included, the victim gets at most 3x what came from it. */
+Test(hs, forged_ack_proves_nothing_and_timeouts_stay_within_3x)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to, victim;
+    mkaddr(&victim, 4000);
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    cr_assert_eq(n, SDP_HS_DGRAM_MAX);
+    cr_assert_eq(sdp_hs_input(sv.hs, &victim, ch, n, 0), 0);
+    struct sdp_pkt p;
+    cr_assert_eq(sdp_wire_decode(ch, n, &p), 0);
+    uint8_t ack[64];
+    struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE};
+    struct sdp_handshake f = {.kind = SDP_HS_CLIENT, .conn_id = p.u.hs.conn_id, .stream_offset = p.u.hs.payload_len,
+                              .ack_offset = 1};
+    int al = sdp_wire_encode_handshake(ack, sizeof(ack), &hdr, &f);
+    cr_assert_gt(al, 0);
+    uint64_t received = n, sent = 0;
+    for (uint64_t now = 0; now <= 7000000000ull; now += 1000000) {
+        if (now == 2000000) {
+            cr_assert_eq(sdp_hs_input(sv.hs, &victim, ack, (size_t)al, now), 0);
+            received += (uint64_t)al;
+        }
+        if (sdp_hs_next_expiry(sv.hs) <= now)
+            sdp_hs_handle_expiry(sv.hs, now);
+        size_t m;
+        while ((m = sdp_hs_output(sv.hs, now, out, sizeof(out), &to)) > 0) {
+            sent += m;
+            cr_assert_leq(sent, 3 * received, "%llu bytes to an unproven address that sent %llu",
+                          (unsigned long long)sent, (unsigned long long)received);
+        }
+        while (sdp_hs_next_event(sv.hs, sv.ev))
+            ;
+    }
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 0, "timed out and forgotten");
+    cr_assert_eq(st.timeouts, 1);
+    cr_assert_gt(st.amp_limited, 0);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* A second first contact (another conn_id) from an address with an
+ * attempt under way could be forged to kill it: it gets a RETRY, and the
+ * attempt goes on to completion. */
+Test(hs, first_contact_does_not_replace_an_unproven_attempt)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, n, 0), 0);
+    uint8_t forged[SDP_HS_DGRAM_MAX];
+    memcpy(forged, ch, n);
+    forged[SDP_HDR_LEN + 4] ^= 1; /* another conn_id */
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, forged, n, 0), 0);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 1);
+    cr_assert_eq(st.retries_sent, 1);
+    cr_assert_eq(st.unvalidated, 1);
+    /* The RETRY (for the forged conn_id) is dropped by the real client. */
+    struct chan c = {.rng = 11};
+    run(&c, h, 0, 1000);
+    assert_agreed(&cl, &sv);
+    host_free(&cl);
+    host_free(&sv);
+}
