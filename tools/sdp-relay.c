@@ -183,10 +183,11 @@ static void impair(const struct opts *o, int fd, const struct sockaddr_storage *
                    uint8_t *buf, size_t len, uint64_t now)
 {
     st.in++;
-    /* HANDSHAKE (type 9): 28-byte header, token_len at 9, payload_len at 10. */
+    /* HANDSHAKE (type 9): 28-byte header, token_len at 9, payload_len at 10;
+     * a client's packets may carry zero padding after the payload. */
     if (o->alter_hs && len >= 28 && (buf[0] & 0x0f) == 9) {
         size_t tok = buf[9], pl = (size_t)buf[10] << 8 | buf[11];
-        if (pl && 28 + tok + pl == len && (long)++st.hs_seen == o->alter_hs) {
+        if (pl && 28 + tok + pl <= len && (long)++st.hs_seen == o->alter_hs) {
             buf[28 + tok + rng_next() % pl] ^= 0x01;
             st.hs_altered++;
         }

@@ -333,9 +333,9 @@ static int client_socket(int early, sdp_socket **out, char *err, size_t n)
 /* A fresh client socket's handshake with the server: from sdp_send of the
  * first request until the client holds keys (the point where the request
  * leaves), like the TLS row's connect + handshake until the client has the
- * server's Finished.  A first contact includes the stateless retry round
- * trip.  The client does not check the certificate, as the TLS row does not
- * (it is made fresh each run). */
+ * server's Finished.  A first contact takes one round trip (the server
+ * sends a RETRY only under load).  The client does not check the
+ * certificate, as the TLS row does not (it is made fresh each run). */
 static int sdp_handshake(const char *host, uint16_t port, double *us, char *err, size_t n)
 {
     struct sockaddr_in peer;
@@ -352,10 +352,10 @@ static int sdp_handshake(const char *host, uint16_t port, double *us, char *err,
     return rc;
 }
 
-/* Time to the first response.  Full: a fresh socket (first contact, retry
- * included).  Resumed: one socket that closes its session before each
- * measurement and comes back with a ticket: 0-RTT, the request rides with
- * the ClientHello. */
+/* Time to the first response.  Full: a fresh socket (first contact, no
+ * RETRY unless the server is loaded).  Resumed: one socket that closes
+ * its session before each measurement and comes back with a ticket:
+ * 0-RTT, the request rides with the ClientHello. */
 static int sdp_first_rpc(const char *host, uint16_t port, int resumed, double *us, char *err, size_t n)
 {
     static sdp_socket *rs;

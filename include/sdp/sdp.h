@@ -228,6 +228,13 @@ struct sdp_tls_options {
     const char *server_name;    /* name servers' certificates must carry (NULL: their IP address) */
     int early_data;             /* allow 0-RTT (off by default) */
     int ephemeral_cert;         /* no cert_file: make a self-signed certificate (see sdp_tls_fingerprint) */
+    /* As a server, answer every first contact without an address token with
+     * a stateless RETRY (one more round trip for new clients).  Off: a new
+     * client's padded first packet starts its handshake at once, and only
+     * beyond 32 attempts from unproven addresses at a time (a spoofed-source
+     * flood) do new clients get the RETRY; until a client has proven its
+     * address we send it at most 3x what it sent (docs/PROTOCOL.md 8.2). */
+    int always_retry;
 };
 /* Errors: SDP_EINVAL (inconsistent options, or set twice), SDP_ESYSTEM (a
  * file cannot be read or parsed: check paths and formats), SDP_ECRYPTO,

@@ -191,11 +191,9 @@ int sdp_process(sdp_socket *s, int timeout_ms)
     return queue_len(s);
 }
 
-int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
+static int recv_inline(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
 {
-    if (!s || !msg)
-        return SDP_EINVAL;
-    if (!s->threaded && timeout_ms == 0) {
+    if (timeout_ms == 0) {
         /* A poll: what is queued, else one round without sleeping (no
          * deadline, so no clock reads of our own). */
         if (sdp_api_queue_pop(s, msg))
@@ -204,16 +202,19 @@ int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
         return sdp_api_queue_pop(s, msg) ? 0 : SDP_EAGAIN;
     }
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : sdp_engine_now() + (uint64_t)timeout_ms * 1000000;
-    if (!s->threaded) {
-        for (;;) {
-            if (sdp_api_queue_pop(s, msg))
-                return 0;
-            uint64_t now = sdp_engine_now();
-            if (now >= deadline)
-                return SDP_EAGAIN;
-            sdp_engine_step(s->eng[0], deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
-        }
+    for (;;) {
+        if (sdp_api_queue_pop(s, msg))
+            return 0;
+        uint64_t now = sdp_engine_now();
+        if (now >= deadline)
+            return SDP_EAGAIN;
+        sdp_engine_step(s->eng[0], deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
     }
+}
+
+static int recv_threaded(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
+{
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : sdp_engine_now() + (uint64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&s->q_lock);
     while (s->q_n == 0) {
         if (timeout_ms == 0) {
@@ -242,5 +243,20 @@ int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
         pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
     }
     pthread_mutex_unlock(&s->q_lock);
-    return sdp_api_queue_pop(s, msg) ? 0 : sdp_recv(s, msg, 0);
+    return sdp_api_queue_pop(s, msg) ? 0 : recv_threaded(s, msg, 0);
+}
+
+int sdp_recv(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
+{
+    if (!s || !msg)
+        return SDP_EINVAL;
+    if (s->threaded)
+        return recv_threaded(s, msg, timeout_ms);
+    int rc = recv_inline(s, msg, timeout_ms);
+    /* sdp_fd reads ready while messages wait (sdp.h): an event loop that
+     * takes one message per readable event must come back for the rest
+     * even when no packet or deadline would wake it. */
+    if (rc == 0 && queue_len(s) > 0)
+        sdp_engine_note_once(s->eng[0]);
+    return rc;
 }

@@ -152,6 +152,7 @@ int sdp_set_tls(sdp_socket *s, const struct sdp_tls_options *o)
     struct sdp_hs_config hc;
     sdp_hs_config_default(&hc);
     hc.server = o->cert_file || tc.ephemeral_cert || o->psk;
+    hc.always_retry = o->always_retry;
     hc.client = o->ca_file || tc.have_pin || o->psk || o->insecure;
     if (!hc.server && !hc.client)
         return SDP_EINVAL;

@@ -37,6 +37,8 @@ void sdp_core_config_default(struct sdp_core_config *cfg)
     cfg->timeout_ticks = 100;
     cfg->max_probes = 5;
     cfg->probe_budget = 16;
+    cfg->ack_delay_ticks = 10;
+    cfg->ack_wait_ticks = 30;
     cfg->gso_max = 65000;
     cfg->cutoffs[0] = 200;
     cfg->cutoffs[1] = 2800;
@@ -53,7 +55,8 @@ static int config_ok(const struct sdp_core_config *cfg)
            cfg->rec_size <= SDP_REC_SIZE_MAX && cfg->max_msg_len <= SDP_MSG_LEN_MAX &&
            sdp_msg_layout_ok(cfg->max_msg_len, cfg->rec_size) == 0 && cfg->tick_ns > 0 &&
            cfg->resend_ticks >= 1 && cfg->timeout_ticks > cfg->resend_ticks && cfg->max_probes >= 1 &&
-           cfg->probe_budget >= 1 && cfg->gso_max >= 1500 &&
+           cfg->probe_budget >= 1 && cfg->gso_max >= 1500 && cfg->ack_delay_ticks >= 1 &&
+           cfg->ack_delay_ticks <= 200 && cfg->ack_wait_ticks >= cfg->resend_ticks &&
            cfg->ctlq_cap >= 16 && cfg->overcommit >= 1 && cfg->grant_window >= 1;
 }
 
@@ -247,10 +250,16 @@ int sdp_core_drop(struct sdp_core *c, int reason, int code)
     return code;
 }
 
-void sdp_core_arm(struct sdp_core *c, uint64_t now)
+void sdp_core_arm(struct sdp_core *c, uint64_t at)
 {
-    if (c->next_tick == UINT64_MAX || c->next_tick > now + c->cfg.tick_ns)
-        c->next_tick = now + c->cfg.tick_ns;
+    if (at < c->next_tick)
+        c->next_tick = at;
+}
+
+/* A new RPC needs the timer no sooner than its first probe. */
+static void arm_rpc(struct sdp_core *c)
+{
+    sdp_core_arm(c, c->now + (uint64_t)c->cfg.tick_ns * c->cfg.resend_ticks);
 }
 
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev)
@@ -431,7 +440,8 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         return SDP_ELIMIT;
     if (id == 0 && (id = sdp_peer_next_client_id(&p->next_id)) == 0)
         return SDP_ELIMIT;
-    struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id);
+    sdp_core_time(c, now);
+    struct sdp_rpc *r = sdp_rpc_new(&c->rpcs, peer, id, c->now);
     if (!r)
         return SDP_ELIMIT;
     uint16_t rs = send_rec_size(c, p);
@@ -445,12 +455,13 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         sdp_core_tx_sealed(c, p);
     r->state = SDP_RPC_CLIENT;
     r->cookie = cookie;
-    p->nrpcs++;
+    if (p->nrpcs++ == 0)
+        p->heard_at = c->now; /* silence counts while it has RPCs */
     p->mem += r->out.alloc;
     c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.requests_sent++;
     sdp_core_send_update(c, r);
-    sdp_core_arm(c, now);
+    arm_rpc(c);
     *rpc_id = id;
     return 0;
 }
@@ -469,6 +480,7 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
 {
     if (!c || !sdp_core_peer_at(c, peer) || iovcnt < 0 || (iovcnt > 0 && !iov))
         return SDP_EINVAL;
+    sdp_core_time(c, now);
     struct sdp_rpc *r = sdp_rpc_find(&c->rpcs, peer, rpc_id);
     if (!r || r->state != SDP_RPC_SRV_SERVICE)
         return SDP_EUNKNOWN;
@@ -486,10 +498,10 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     sdp_core_tx_sealed(c, p);
     p->mem += r->out.alloc;
     r->state = SDP_RPC_SRV_OUTGOING;
-    sdp_rpc_heard(r);
+    sdp_rpc_heard(r, c->now);
     c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.responses_sent++;
     sdp_core_send_update(c, r);
-    sdp_core_arm(c, now);
+    arm_rpc(c);
     return 0;
 }

@@ -33,6 +33,11 @@ struct sdp_core_allocator {
     void *(*alloc)(void *ctx, size_t len); /* NULL on failure */
     void (*free)(void *ctx, void *p, size_t len);
     void *ctx;
+    /* Optional pair for the tables (RPC slots, peers): len zeroed bytes and
+     * their release.  Tables are sized for the worst case and mostly never
+     * touched: fresh zero pages keep opening a socket cheap. */
+    void *(*zalloc)(void *ctx, size_t len);
+    void (*zfree)(void *ctx, void *p, size_t len);
 };
 
 struct sdp_core_config {
@@ -60,6 +65,8 @@ struct sdp_core_config {
     uint32_t timeout_ticks;      /* silence before an RPC fails (100) ... */
     uint32_t max_probes;         /* ... once this many probes went unanswered (5) */
     uint32_t probe_budget;       /* RESEND/NEED_ACK probes per peer per tick (16) */
+    uint32_t ack_delay_ticks;    /* a client ACKs a finished response within this (10) ... */
+    uint32_t ack_wait_ticks;     /* ... a server asks (NEED_ACK) after this much silence (30) */
     uint32_t gso_max;            /* bytes per output segment (65000) */
     int replay_window_off;       /* 1 disables the request-id replay window */
     uint32_t replay_window;      /* request ids it covers per peer (4032; raised to max_rpcs_per_peer) */

@@ -17,6 +17,10 @@
 /* A peer whose keys sealed and opened nothing for this many ticks (1 s at
  * the default tick) frees their cipher contexts (docs/CORE.md "Key memory"). */
 #define SDP_CORE_KEY_IDLE_TICKS 1000u
+
+/* A response at least this long is ACKed at the next tick, not after
+ * ack_delay_ticks: its server holds all of it until then. */
+#define SDP_ACK_NOW_BYTES 65536u
 #define SDP_TRIAL_MAX 9000 /* records up to this size are tried whole from one packet */
 
 struct sdp_core {
@@ -40,6 +44,7 @@ struct sdp_core {
     uint32_t ev_cap, ev_head, ev_n;
     uint64_t ctl_seq;               /* low 56 bits of our next ctl_seq */
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
+    uint64_t now;                   /* the latest time any entry point was given */
     int grants_due;                 /* input changed what grants owe; run before output */
     uint32_t unauth_msgs;
     uint64_t unauth_bytes;
@@ -71,7 +76,8 @@ void sdp_core_peer_hash(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_replay_grow(struct sdp_core *c, struct sdp_peer *p, uint32_t words);
 void sdp_core_replay_free(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
-void sdp_core_arm(struct sdp_core *c, uint64_t now);
+/* Bring the timer forward to at (it runs only when something can be due). */
+void sdp_core_arm(struct sdp_core *c, uint64_t at);
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);
 void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r);
 void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err);
@@ -99,6 +105,14 @@ void sdp_core_ctl_resend(struct sdp_core *c, struct sdp_peer *p, uint64_t id, ui
                          uint8_t prio);
 void sdp_core_ctl_simple(struct sdp_core *c, struct sdp_peer *p, uint8_t type, uint64_t id);
 void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p);
-void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id);
+void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id, uint32_t len);
+
+/* Entry points that are given the time keep the latest (the clock is the
+ * caller's: it only has to be monotonic). */
+static inline void sdp_core_time(struct sdp_core *c, uint64_t now)
+{
+    if (now > c->now)
+        c->now = now;
+}
 
 #endif

@@ -65,7 +65,7 @@ static void deliver(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
         ev.type = SDP_CORE_EV_RESPONSE;
         ev.cookie = r->cookie;
         c->st.responses_delivered++;
-        sdp_core_ctl_ack_add(c, p, r->id);
+        sdp_core_ctl_ack_add(c, p, r->id, ev.len);
         sdp_core_rpc_free(c, r);
     } else {
         ev.type = SDP_CORE_EV_REQUEST;
@@ -73,7 +73,7 @@ static void deliver(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
         c->st.early_delivered += ev.early;
         c->st.requests_delivered++;
         r->state = SDP_RPC_SRV_SERVICE;
-        sdp_rpc_heard(r);
+        sdp_rpc_heard(r, c->now);
     }
     if (sdp_core_push_event(c, &ev) != 0) {
         sdp_core_release(c, ev.data);
@@ -116,7 +116,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
                 return sdp_core_drop(c, SDP_DROP_LIMIT_UNAUTH, SDP_ELIMIT);
             if (p->mem + need > c->cfg.peer_mem_limit)
                 return sdp_core_drop(c, SDP_DROP_LIMIT_MEM, SDP_ENOMEM);
-            r = sdp_rpc_new(&c->rpcs, p->idx, mid ^ 1);
+            r = sdp_rpc_new(&c->rpcs, p->idx, mid ^ 1, c->now);
             if (!r)
                 return sdp_core_drop(c, SDP_DROP_LIMIT_RPC, SDP_ELIMIT);
             if (msgin_start(c, p, r, mid, d, kf) != 0) {
@@ -125,9 +125,10 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
             }
             created = 1;
             r->state = SDP_RPC_SRV_INCOMING;
-            p->nrpcs++;
+            if (p->nrpcs++ == 0)
+                p->heard_at = c->now; /* silence counts while it has RPCs */
             unauth_set(c, p, r);
-            sdp_core_arm(c, now);
+            sdp_core_arm(c, c->now + (uint64_t)c->cfg.tick_ns * c->cfg.resend_ticks); /* its first probe */
         } else if (r->state != SDP_RPC_SRV_INCOMING) {
             return sdp_core_drop(c, SDP_DROP_STALE, SDP_EREPLAY);
         }
@@ -218,9 +219,9 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
     c->st.rx_bytes_direct += res.direct;
     c->st.rx_bytes_inplace += res.inplace;
     if (res.opened)
-        sdp_peer_heard(p);
+        sdp_peer_heard(p, c->now);
     if (res.new_bytes)
-        sdp_rpc_heard(r);
+        sdp_rpc_heard(r, c->now);
     if (res.gapdrop)
         sdp_core_drop(c, SDP_DROP_GAPS, 0);
     if (created && res.nfailed && !m->authed && ncand <= 1) {
@@ -256,7 +257,7 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
         } else {
             sdp_keys_rx_begin(&p->keys, gen);
             if (sdp_keys_rx_authed(&p->keys, gen, &c->st))
-                sdp_core_arm(c, now); /* the tick wipes the old generation once it drains */
+                sdp_core_arm(c, c->now + c->cfg.tick_ns); /* the tick wipes the old generation */
         }
         r->in_counted = 1;
         if (is_req) {
@@ -314,7 +315,7 @@ static int on_grant(struct sdp_core *c, struct sdp_rpc *r, const struct sdp_pkt 
     int rc = ctl_fresh(c, r, pk->ctl.seq, gen);
     if (rc)
         return rc;
-    sdp_rpc_heard(r);
+    sdp_rpc_heard(r, c->now);
     if (sdp_msgout_live(&r->out)) {
         sdp_core_tx_confirm(c, r); /* grants go only to authenticated messages */
         sdp_msgout_grant(&r->out, pk->u.grant.offset, pk->u.grant.priority);
@@ -343,7 +344,7 @@ static int on_resend(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r, 
         sdp_core_ctl_simple(c, p, SDP_PKT_BUSY, r->id);
         return 0;
     }
-    sdp_rpc_heard(r);
+    sdp_rpc_heard(r, c->now);
     if (!sdp_msgout_live(&r->out))
         return 0; /* client whose request is complete at the server */
     sdp_msgout_resend(&r->out, rs->offset, rs->length, rs->priority);
@@ -394,7 +395,7 @@ static int on_need_ack(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r
         return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EPROTO);
     if (r)
         return ctl_fresh(c, r, pk->ctl.seq, gen); /* still waiting for the response */
-    sdp_core_ctl_ack_add(c, p, ours);
+    sdp_core_ctl_ack_add(c, p, ours, 0);
     sdp_core_ctl_ack_flush(c, p);
     return 0;
 }
@@ -415,6 +416,7 @@ static int on_ack(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt *
 int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const uint8_t *pkt, size_t len,
                    uint64_t now)
 {
+    sdp_core_time(c, now);
     c->st.pkts_in++;
     c->st.bytes_in += len;
     struct sdp_peer *p = sdp_core_peer_find(c, from);
@@ -443,8 +445,8 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
                                               : sdp_core_drop(c, SDP_DROP_KEY_PHASE, SDP_EBADMSG);
     gen = gens[k];
     if (sdp_keys_rx_authed(&p->keys, gen, &c->st))
-        sdp_core_arm(c, now);
-    sdp_peer_heard(p);
+        sdp_core_arm(c, c->now + c->cfg.tick_ns); /* the tick wipes the old generation once it drains */
+    sdp_peer_heard(p, c->now);
     struct sdp_rpc *r = NULL;
     if (pk.hdr.rpc_id != 0)
         r = sdp_rpc_find(&c->rpcs, p->idx, pk.hdr.rpc_id ^ 1);
@@ -464,7 +466,7 @@ int sdp_core_input(struct sdp_core *c, const struct sdp_core_addr *from, const u
             return sdp_core_drop(c, SDP_DROP_NO_RPC, SDP_EUNKNOWN);
         rc = ctl_fresh(c, r, pk.ctl.seq, gen);
         if (rc == 0)
-            sdp_rpc_heard(r);
+            sdp_rpc_heard(r, c->now);
         break;
     case SDP_PKT_NEED_ACK:
         rc = on_need_ack(c, p, r, &pk, gen);

@@ -104,15 +104,29 @@ void sdp_core_ctl_ack_flush(struct sdp_core *c, struct sdp_peer *p)
     memcpy(a.ids, p->acks, sizeof(a.ids));
     ctl_commit(c, p, s, sdp_wire_encode_ack(s, SDP_CTL_SLOT, &h, &a, seq), seq);
     p->nacks = 0;
+    p->ack_now = 0;
     c->st.acks_sent++;
 }
 
-void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id)
+/* ACKs wait (docs/CORE.md "Delayed ACKs"): a full packet's worth leaves at
+ * once, a big response's ACK at the next tick (the server holds its bytes),
+ * the rest after ack_delay_ticks, so a client with one RPC at a time sends
+ * one ACK per several responses instead of one per response. */
+void sdp_core_ctl_ack_add(struct sdp_core *c, struct sdp_peer *p, uint64_t client_id, uint32_t len)
 {
     if (p->nacks == SDP_ACK_MAX)
         sdp_core_ctl_ack_flush(c, p);
+    if (p->nacks == 0)
+        p->ack_since = c->now;
     if (p->nacks < SDP_ACK_MAX)
         p->acks[p->nacks++] = client_id;
+    if (len >= SDP_ACK_NOW_BYTES)
+        p->ack_now = 1;
+    if (p->nacks == SDP_ACK_MAX)
+        sdp_core_ctl_ack_flush(c, p);
+    else
+        sdp_core_arm(c, p->ack_now ? c->now + c->cfg.tick_ns
+                                   : p->ack_since + (uint64_t)c->cfg.tick_ns * c->cfg.ack_delay_ticks);
 }
 
 /* Control packets: as many consecutive ones of one peer and size as fit. */
@@ -217,14 +231,14 @@ static int output(struct sdp_core *c, uint8_t *buf, size_t cap, size_t gather_mi
 
 int sdp_core_output(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, struct sdp_core_seg_desc *desc)
 {
-    (void)now;
+    sdp_core_time(c, now);
     return output(c, buf, cap, 0, desc);
 }
 
 int sdp_core_output_gather(struct sdp_core *c, uint64_t now, uint8_t *buf, size_t cap, size_t gather_min,
                            struct sdp_core_seg_desc *desc)
 {
-    (void)now;
+    sdp_core_time(c, now);
     return output(c, buf, cap, gather_min ? gather_min : 1, desc);
 }
 

@@ -30,13 +30,15 @@ struct sdp_peer {
     uint32_t nrpcs;
     uint32_t unauth_msgs;
     uint32_t cutoffs[SDP_CUTOFFS_MAX]; /* its CUTOFFS (or our defaults) */
-    uint32_t silent_ticks;      /* ticks since anything from it authenticated */
+    uint64_t heard_at;          /* last authenticated packet (or its first RPC) */
+    uint64_t ack_since;         /* when the oldest of acks[] was added */
     uint32_t unanswered;        /* probes sent to it since then */
     uint32_t probes_tick;       /* probes sent to it in the current tick */
     uint8_t in_use;
     uint8_t keys_pending;       /* placeholder keys: see sdp_core_peer_cfg */
     uint8_t ncutoffs;
     uint8_t nacks;
+    uint8_t ack_now;            /* flush acks[] at the next tick */
 };
 
 /* Client ids: start at 2, step 2, strictly increasing, never reaching 2^48.
@@ -51,9 +53,9 @@ static inline uint64_t sdp_peer_next_client_id(uint64_t *ctr)
 }
 
 /* Something from the peer authenticated: it is alive. */
-static inline void sdp_peer_heard(struct sdp_peer *p)
+static inline void sdp_peer_heard(struct sdp_peer *p, uint64_t now)
 {
-    p->silent_ticks = 0;
+    p->heard_at = now;
     p->unanswered = 0;
 }
 

@@ -56,11 +56,15 @@ void *sdp_mem_table(struct sdp_mem *m, size_t n, size_t size)
     /* calloc gets large tables as fresh zero pages: memory the tables are
      * sized for but never use (most RPC slots, most peers) stays untouched,
      * and opening a socket no longer writes tens of megabytes. */
-    void *p = m->a.alloc == default_alloc ? calloc(n, size) : m->a.alloc(m->a.ctx, n * size);
+    void *p;
+    if (m->a.alloc == default_alloc)
+        p = calloc(n, size);
+    else if (m->a.zalloc && m->a.zfree)
+        p = m->a.zalloc(m->a.ctx, n * size);
+    else if ((p = m->a.alloc(m->a.ctx, n * size)) != NULL)
+        memset(p, 0, n * size);
     if (!p)
         return NULL;
-    if (m->a.alloc != default_alloc)
-        memset(p, 0, n * size);
     m->table_bytes += n * size;
     return p;
 }
@@ -70,7 +74,10 @@ void sdp_mem_table_free(struct sdp_mem *m, void *p, size_t n, size_t size)
     if (!p)
         return;
     m->table_bytes -= n * size;
-    m->a.free(m->a.ctx, p, n * size);
+    if (m->a.alloc != default_alloc && m->a.zalloc && m->a.zfree)
+        m->a.zfree(m->a.ctx, p, n * size);
+    else
+        m->a.free(m->a.ctx, p, n * size);
 }
 
 int sdp_pool_init(struct sdp_pool *p, struct sdp_mem *m, size_t size, uint32_t cap)

@@ -41,13 +41,14 @@ struct sdp_rpc *sdp_rpc_find(const struct sdp_rpc_table *t, uint32_t peer, uint6
     return NULL;
 }
 
-struct sdp_rpc *sdp_rpc_new(struct sdp_rpc_table *t, uint32_t peer, uint64_t id)
+struct sdp_rpc *sdp_rpc_new(struct sdp_rpc_table *t, uint32_t peer, uint64_t id, uint64_t now)
 {
     struct sdp_rpc *r = sdp_pool_get(&t->pool);
     if (!r)
         return NULL;
     r->id = id;
     r->peer = peer;
+    r->heard_at = r->probed_at = r->busy_at = now;
     uint32_t s = slot(t, peer, id);
     r->hnext = t->hash[s];
     t->hash[s] = r;

@@ -35,10 +35,11 @@ struct sdp_rpc {
     uint8_t in_flags;       /* its KEY_PHASE and EARLY header flags */
     uint8_t in_counted;     /* counted live under in_gen (or the early key) */
     uint8_t in_try;         /* failed first-record opens: picks the next candidate generation */
-    uint32_t silent_ticks;
-    uint32_t since_probe;   /* ticks since our last RESEND/NEED_ACK for it */
+    uint64_t heard_at;      /* when we last heard about it (or made it) */
+    uint64_t probed_at;     /* our last RESEND/NEED_ACK for it (or when made) */
+    uint64_t busy_at;       /* since when our incoming message waits for our grants,
+                             * or our last BUSY about it */
     uint32_t probes;        /* probes for it since we last heard about it */
-    uint32_t wait_ticks;    /* ticks our incoming message has waited for our grants */
     uint64_t unauth_bytes;
     struct sdp_msgout out;
     struct sdp_msgin in;
@@ -55,13 +56,13 @@ int sdp_rpc_table_init(struct sdp_rpc_table *t, struct sdp_mem *mem, uint32_t ca
 void sdp_rpc_table_fini(struct sdp_rpc_table *t, struct sdp_mem *mem);
 struct sdp_rpc *sdp_rpc_find(const struct sdp_rpc_table *t, uint32_t peer, uint64_t id);
 /* A zeroed RPC, hashed and on the active list; NULL when the pool is empty. */
-struct sdp_rpc *sdp_rpc_new(struct sdp_rpc_table *t, uint32_t peer, uint64_t id);
+struct sdp_rpc *sdp_rpc_new(struct sdp_rpc_table *t, uint32_t peer, uint64_t id, uint64_t now);
 /* Unhash and return to the pool (buffers must already be released). */
 void sdp_rpc_put(struct sdp_rpc_table *t, struct sdp_rpc *r);
 /* We heard about the RPC: its silence, and its unanswered probes, end. */
-static inline void sdp_rpc_heard(struct sdp_rpc *r)
+static inline void sdp_rpc_heard(struct sdp_rpc *r, uint64_t now)
 {
-    r->silent_ticks = 0;
+    r->heard_at = now;
     r->probes = 0;
 }
 

@@ -189,7 +189,7 @@ int sdp_core_peer_install(struct sdp_core *c, uint32_t peer, const struct sdp_co
     if (rc != 0)
         return rc;
     p->keys_pending = 0;
-    sdp_peer_heard(p); /* its silence so far was ours to keep */
+    sdp_peer_heard(p, c->now); /* its silence so far was ours to keep */
     c->grants_due = 1;
     return 0;
 }

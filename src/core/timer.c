@@ -1,6 +1,7 @@
-/* The timer: one tick (1 ms by default) walks every live RPC.  Silence
+/* The timer walks every live RPC when something can be due (whole ticks of
+ * 1 ms by default).  Silence
  * (no new bytes or control packets for the RPC) triggers a probe (RESEND
- * or NEED_ACK) every resend_ticks.  Probes are rationed per peer and tick,
+ * or NEED_ACK) every resend_ticks.  Probes are rationed per peer and pass,
  * so thousands of RPCs waiting on one busy server cannot flood it (each
  * probe draws an answer).  An RPC fails (client) or is forgotten (server),
  * freeing all of its state, after timeout_ticks of silence once either its
@@ -18,15 +19,32 @@ uint64_t sdp_core_next_expiry(const struct sdp_core *c)
     return c->next_tick;
 }
 
-static int due(const struct sdp_core *c, const struct sdp_rpc *r)
+static uint64_t ticks(const struct sdp_core *c, uint32_t n)
 {
-    uint32_t rt = c->cfg.resend_ticks;
-    return r->silent_ticks >= rt && r->since_probe >= rt;
+    return (uint64_t)c->cfg.tick_ns * n;
 }
 
-static int peer_dead(const struct sdp_core *c, const struct sdp_peer *p)
+/* Silence before a probe: a response sent in full only waits for its
+ * client's ACK, which may be delayed by up to the client's ack_delay_ticks;
+ * a lost response packet is the client's to ask for (RESEND), so NEED_ACK
+ * is only the server's way to free state whose ACK was lost: it waits
+ * longer. */
+static uint64_t probe_wait(const struct sdp_core *c, const struct sdp_rpc *r)
 {
-    return p->silent_ticks >= c->cfg.timeout_ticks && p->unanswered >= c->cfg.max_probes;
+    int acked_only = r->state == SDP_RPC_SRV_OUTGOING && sdp_msgout_all_sent(&r->out);
+    return ticks(c, acked_only ? c->cfg.ack_wait_ticks : c->cfg.resend_ticks);
+}
+
+/* When a probe for r is due: after probe_wait of silence and of quiet from us. */
+static uint64_t probe_at(const struct sdp_core *c, const struct sdp_rpc *r)
+{
+    uint64_t last = r->heard_at > r->probed_at ? r->heard_at : r->probed_at;
+    return last + probe_wait(c, r);
+}
+
+static int peer_dead(const struct sdp_core *c, const struct sdp_peer *p, uint64_t now)
+{
+    return now - p->heard_at >= ticks(c, c->cfg.timeout_ticks) && p->unanswered >= c->cfg.max_probes;
 }
 
 /* Ask for the first bytes we miss of an incoming message, or (client
@@ -51,26 +69,40 @@ static int ask(struct sdp_core *c, struct sdp_peer *p, struct sdp_rpc *r)
     return 1;
 }
 
+static void at_least(uint64_t *next, uint64_t t)
+{
+    if (t < *next)
+        *next = t;
+}
+
+/* The timer runs when something can be due, not every tick: each pass
+ * computes the earliest probe, BUSY, time-out, ACK or key deadline of
+ * everything live (docs/CORE.md "Timer").  Silence is measured from
+ * timestamps the input sets, so a pass that comes late or after a long
+ * sleep counts exactly.  Deadlines are rounded up to whole ticks so that
+ * RPCs due at nearly the same time share a pass. */
 void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
 {
     if (now < c->next_tick)
         return;
+    sdp_core_time(c, now);
+    now = c->now;
     unsigned old_keys = 0;
     int warm_keys = 0;
-    uint64_t idle_ns = (uint64_t)c->cfg.tick_ns * SDP_CORE_KEY_IDLE_TICKS;
+    uint64_t idle_ns = ticks(c, SDP_CORE_KEY_IDLE_TICKS);
+    uint64_t next = UINT64_MAX, soon = now + c->cfg.tick_ns;
     for (uint32_t i = 0; i < c->npeers; i++) {
         struct sdp_peer *pp = &c->peers[i];
         pp->probes_tick = 0;
-        if (pp->nrpcs)
-            pp->silent_ticks++;
         if (pp->in_use) {
             old_keys += sdp_keys_rx_tick(&pp->keys, &c->st);
             warm_keys |= sdp_keys_idle_tick(&pp->keys, now, idle_ns);
         }
     }
-    struct sdp_rpc *r = c->rpcs.active, *next;
-    for (; r; r = next) {
-        next = r->anext;
+    uint64_t rt = ticks(c, c->cfg.resend_ticks);
+    struct sdp_rpc *r = c->rpcs.active, *nx;
+    for (; r; r = nx) {
+        nx = r->anext;
         struct sdp_peer *p = &c->peers[r->peer];
         if (r->state == SDP_RPC_SRV_SERVICE)
             continue; /* the application has it */
@@ -81,25 +113,26 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
         uint32_t o, l;
         if (sdp_msgin_live(&r->in) && r->in.authed && r->in.g.linked &&
             !sdp_msgin_missing(&r->in, r->in.g.granted, &o, &l)) {
-            r->silent_ticks = 0;
-            if (++r->wait_ticks % c->cfg.resend_ticks == 0)
+            r->heard_at = now;
+            if (now - r->busy_at >= rt) {
                 sdp_core_ctl_simple(c, p, SDP_PKT_BUSY, r->id);
+                r->busy_at = now;
+            }
+            at_least(&next, r->busy_at + rt);
         } else {
-            r->wait_ticks = 0;
-            r->silent_ticks++;
+            r->busy_at = now;
         }
-        r->since_probe++;
-        uint32_t limit = c->cfg.timeout_ticks;
+        uint64_t limit = ticks(c, c->cfg.timeout_ticks);
         /* An RPC we have nothing to probe for waits on a peer that would
          * talk (grants, BUSY) if it were alive: silence alone decides. */
         int probing = r->state == SDP_RPC_CLIENT || r->state == SDP_RPC_SRV_INCOMING ||
                       (r->state == SDP_RPC_SRV_OUTGOING && sdp_msgout_all_sent(&r->out));
-        int gone = !probing || r->probes >= c->cfg.max_probes || peer_dead(c, p);
-        if (r->unauth && limit > 4 * c->cfg.resend_ticks) {
-            limit = 4 * c->cfg.resend_ticks;
+        int gone = !probing || r->probes >= c->cfg.max_probes || peer_dead(c, p, now);
+        if (r->unauth && limit > 4 * rt) {
+            limit = 4 * rt;
             gone = 1;
         }
-        if (r->silent_ticks >= limit && gone) {
+        if (now - r->heard_at >= limit && gone) {
             if (r->state == SDP_RPC_CLIENT) {
                 c->st.client_timeouts++;
                 sdp_core_rpc_fail(c, r, SDP_ETIMEDOUT);
@@ -109,8 +142,19 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
             }
             continue;
         }
-        if (!due(c, r) || p->probes_tick >= c->cfg.probe_budget)
-            continue; /* over budget: still due, probed on a later tick */
+        /* Checked again then (a probing RPC may be gone by then). */
+        at_least(&next, r->heard_at + limit);
+        if (!probing)
+            continue;
+        uint64_t due = probe_at(c, r);
+        if (now < due) {
+            at_least(&next, due);
+            continue;
+        }
+        if (p->probes_tick >= c->cfg.probe_budget) {
+            at_least(&next, soon); /* over budget: still due, probed on a later tick */
+            continue;
+        }
         int probed = 0;
         switch (r->state) {
         case SDP_RPC_CLIENT:
@@ -118,35 +162,47 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
             probed = ask(c, p, r);
             break;
         case SDP_RPC_SRV_OUTGOING:
-            if (sdp_msgout_all_sent(&r->out)) {
-                sdp_core_ctl_simple(c, p, SDP_PKT_NEED_ACK, r->id);
-                probed = 1;
-            }
+            sdp_core_ctl_simple(c, p, SDP_PKT_NEED_ACK, r->id);
+            probed = 1;
             break;
         default:
             break;
         }
         if (probed) {
-            r->since_probe = 0;
+            r->probed_at = now;
             r->probes++;
             p->unanswered++;
             p->probes_tick++;
         }
+        at_least(&next, probe_at(c, r));
     }
-    int acks = 0;
+    uint64_t ack_delay = ticks(c, c->cfg.ack_delay_ticks);
     for (uint32_t i = 0; i < c->npeers; i++) {
-        if (c->peers[i].nacks) {
-            sdp_core_ctl_ack_flush(c, &c->peers[i]);
-            acks = 1;
+        struct sdp_peer *pp = &c->peers[i];
+        if (!pp->nacks)
+            continue;
+        if (pp->ack_now || now - pp->ack_since >= ack_delay) {
+            sdp_core_ctl_ack_flush(c, pp);
+            /* One more pass: it sees the ACK's seal and dates the key's
+             * last use right (sdp_keys_idle_tick). */
+            at_least(&next, soon);
+        } else {
+            at_least(&next, pp->ack_since + ack_delay);
         }
     }
     sdp_core_run_grants(c);
-    /* Older key generations waiting to be wiped keep the timer going;
+    /* Older key generations waiting to be wiped keep the timer ticking;
      * keys holding cipher contexts need one more visit, when they may have
-     * become idle (sdp_core_arm brings the next tick forward again when
-     * something starts before). */
-    if (c->rpcs.active || acks || old_keys)
-        c->next_tick = now + c->cfg.tick_ns;
-    else
-        c->next_tick = warm_keys ? now + idle_ns : UINT64_MAX;
+     * become idle. */
+    if (old_keys)
+        at_least(&next, soon);
+    if (warm_keys)
+        at_least(&next, now + idle_ns);
+    if (next != UINT64_MAX) {
+        if (next <= now)
+            next = soon;
+        uint64_t t = c->cfg.tick_ns;
+        next = next / t * t + (next % t ? t : 0); /* share passes: whole ticks */
+    }
+    c->next_tick = next;
 }

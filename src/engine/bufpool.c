@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sdp/sdp.h"
 
@@ -181,10 +182,37 @@ static void pool_free(void *ctx, void *p, size_t len)
     sdp_bufpool_put(ctx, p, len);
 }
 
+/* The core's tables: large ones are their own mappings, so they start as
+ * shared zero pages and only what is used gets memory (malloc's adaptive
+ * mmap threshold would hand a reopened socket recycled heap to clear). */
+#define ZMAP_MIN (256u << 10)
+
+static void *pool_zalloc(void *ctx, size_t len)
+{
+    if (len < ZMAP_MIN) {
+        void *p = sdp_bufpool_get(ctx, len); /* recycled: no allocator call in steady state */
+        if (p)
+            memset(p, 0, len);
+        return p;
+    }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void pool_zfree(void *ctx, void *p, size_t len)
+{
+    if (len < ZMAP_MIN)
+        sdp_bufpool_put(ctx, p, len);
+    else
+        munmap(p, len);
+}
+
 void sdp_bufpool_allocator(struct sdp_bufpool *bp, struct sdp_core_allocator *a)
 {
     a->alloc = pool_alloc;
     a->free = pool_free;
+    a->zalloc = pool_zalloc;
+    a->zfree = pool_zfree;
     a->ctx = bp;
 }
 

@@ -69,6 +69,7 @@ struct sdp_engine {
     atomic_int wake_pending;
 
     int ring_ready;
+    int note_pending;           /* a TAG_NOTE no-op is in flight (sdp_engine_note_once) */
     int threaded;
     struct io_uring ring;
     struct sdp_uring_caps caps;
@@ -646,6 +647,8 @@ static unsigned reap(struct sdp_engine *e, uint64_t now)
             uint64_t v; /* one read resets the counter */
             ssize_t r = read(e->wake_fd, &v, sizeof(v));
             (void)r;
+        } else if (tag == TAG_NOTE) {
+            e->note_pending = 0;
         } else if (tag == TAG_TIMER) {
             /* Fired (-ETIME) or cancelled: the round's end arms the next. */
             e->timer_armed = 0;
@@ -1008,6 +1011,14 @@ void sdp_engine_note(struct sdp_engine *e)
     io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, TAG_NOTE);
     submit(e);
+}
+
+void sdp_engine_note_once(struct sdp_engine *e)
+{
+    if (e->note_pending)
+        return;
+    e->note_pending = 1;
+    sdp_engine_note(e);
 }
 
 int sdp_engine_ring_fd(const struct sdp_engine *e)

@@ -150,6 +150,9 @@ void sdp_engine_set_group(struct sdp_engine *e, struct sdp_engine **group);
  * completion), for work the application must pick up that no completion
  * announces (a message already taken in).  The next round reaps it. */
 void sdp_engine_note(struct sdp_engine *e);
+/* The same, unless a no-op from an earlier call is still unread: keeps
+ * sdp_fd readable while delivered messages wait (inline mode). */
+void sdp_engine_note_once(struct sdp_engine *e);
 
 /* The engine's ring, as a MSG_RING target. */
 int sdp_engine_ring_fd(const struct sdp_engine *e);

@@ -74,6 +74,7 @@ struct sdp_hs {
     uint64_t budget_ms;        /* the millisecond the reply budget is for */
     uint32_t budget_used;
     uint32_t out_cursor;       /* round-robin over attempts in sdp_hs_output */
+    uint8_t flight_big;        /* our first flight once exceeded 3x a ClientHello: RETRY first contacts */
     struct sdp_hs_stats st;
 };
 
@@ -87,6 +88,7 @@ void sdp_hs_config_default(struct sdp_hs_config *cfg)
     cfg->linger_ns = 2000000000ull;
     cfg->token_life_ns = 600000000000ull;
     cfg->replies_per_ms = 64;
+    cfg->unvalidated_max = 32;
 }
 
 int sdp_hs_new(const struct sdp_hs_config *cfg, struct sdp_hs **out)
@@ -272,6 +274,7 @@ static void complete(struct sdp_hs *hs, struct attempt *a, uint64_t now)
         strncpy(ev->identity, id, sizeof(ev->identity) - 1);
     }
     a->state = ATT_DONE;
+    a->validated = 1; /* TLS accepted the client's Finished, keyed by our flight: it receives at addr */
     a->hold = a->role == SDP_TLS_SERVER;
     a->installing = 1;
     a->deadline = now + hs->cfg.linger_ns;
@@ -354,10 +357,8 @@ static void take_ack(struct attempt *a, uint32_t ack)
 {
     if (ack > a->snd_nxt)
         return; /* acknowledges bytes we never sent: ignore */
-    if (ack > a->snd_una) {
-        a->snd_una = ack;
-        a->validated = 1; /* only a receiver of our bytes knows how many there were */
-    }
+    if (ack > a->snd_una)
+        a->snd_una = ack; /* proves no address: our flight's length is predictable */
 }
 
 /* ---- tokens ---- */
@@ -512,6 +513,40 @@ int sdp_hs_connect(struct sdp_hs *hs, const struct sdp_core_addr *addr, const ch
 
 /* ---- input ---- */
 
+/* Bytes on the wire for a stream of n bytes in full-size datagrams. */
+static uint64_t flight_bytes(uint32_t n)
+{
+    uint32_t room = SDP_HS_DGRAM_MAX - HS_HDR, pkts = (n + room - 1) / room;
+    return (uint64_t)n + (uint64_t)pkts * HS_HDR;
+}
+
+/* A first contact without a valid token may start an attempt at once (one
+ * round trip less than a RETRY) when it is padded to a full datagram, so
+ * that 3x its size carries our whole first flight, and while few attempts
+ * wait for their address to be proven: a spoofed-source flood holds at
+ * most unvalidated_max of them (each until it times out) and everything
+ * beyond gets the stateless RETRY, as every contact does with
+ * always_retry. */
+static int may_take_unproven(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
+                             size_t len)
+{
+    if (hs->cfg.always_retry || hs->flight_big || h->token_len || len < SDP_HS_DGRAM_MAX)
+        return 0;
+    /* A spoofed first contact must not replace a real client's attempt. */
+    if (find_active(hs, from, SDP_TLS_SERVER))
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < hs->cfg.max_attempts; i++) {
+        const struct attempt *a = &hs->att[i];
+        if (a->state == ATT_ACTIVE && a->role == SDP_TLS_SERVER && !a->validated)
+            n++;
+    }
+    if (n < hs->cfg.unvalidated_max)
+        return 1;
+    hs->st.retries_load++;
+    return 0;
+}
+
 static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, const struct sdp_handshake *h,
                         size_t len, uint64_t now)
 {
@@ -532,10 +567,11 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         att_clear(mine);
         hs->st.superseded++;
     }
-    if (!token_ok(hs, from, h->token, h->token_len, now)) {
+    int proven = token_ok(hs, from, h->token, h->token_len, now);
+    if (!proven && h->token_len)
+        hs->st.tokens_bad++;
+    if (!proven && !may_take_unproven(hs, from, h, len)) {
         uint8_t t[TOKEN_LEN];
-        if (h->token_len)
-            hs->st.tokens_bad++;
         token_make(hs, from, now, t);
         queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
         hs->st.retries_sent++;
@@ -552,9 +588,26 @@ static int server_input(struct sdp_hs *hs, const struct sdp_core_addr *from, con
         return rc;
     }
     hs->st.accepted++;
-    a->validated = 1; /* the token proves the client receives at this address */
+    /* A token proves the client receives at this address; without one, TLS
+     * accepting its Finished does (complete), and until then we send at
+     * most 3x what came from it (attempt_output). */
+    a->validated = (uint8_t)proven;
     a->bytes_in = len;
     take_payload(hs, a, h->stream_offset, h->payload, h->payload_len, now);
+    if (!proven && a->state == ATT_ACTIVE && flight_bytes(a->slen) > 3 * len) {
+        /* Our first flight (a long certificate chain) would stall on the 3x
+         * limit: ask for the address proof first, now and from now on. */
+        att_clear(a);
+        hs->flight_big = 1;
+        hs->st.accepted--;
+        hs->st.retries_flight++;
+        uint8_t t[TOKEN_LEN];
+        token_make(hs, from, now, t);
+        queue_reply(hs, from, SDP_HS_RETRY, h->conn_id, t, TOKEN_LEN, len, now);
+        hs->st.retries_sent++;
+        return 0;
+    }
+    hs->st.unvalidated += !proven;
     check_done(hs, a, 0, now);
     return 0;
 }
@@ -630,7 +683,7 @@ void sdp_hs_no_session(struct sdp_hs *hs, const struct sdp_core_addr *from, size
 /* ---- output ---- */
 
 static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, uint32_t off, uint32_t ack,
-                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen)
+                     const uint8_t *token, uint8_t token_len, const uint8_t *payload, uint16_t plen, uint16_t pad_to)
 {
     struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE, .flags = 0, .rpc_id = 0};
     struct sdp_handshake h = {.kind = kind,
@@ -640,7 +693,8 @@ static size_t encode(uint8_t *buf, size_t cap, uint8_t kind, uint64_t conn_id, u
                               .token = token,
                               .token_len = token_len,
                               .payload = payload,
-                              .payload_len = plen};
+                              .payload_len = plen,
+                              .pad_to = pad_to};
     int n = sdp_wire_encode_handshake(buf, cap, &hdr, &h);
     return n > 0 ? (size_t)n : 0;
 }
@@ -661,8 +715,14 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         uint32_t from = a->snd_una, n = a->slen - from, room = (uint32_t)(SDP_HS_DGRAM_MAX - HS_HDR - tlen);
         if (n > room)
             n = room;
-        return encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen, a->sbuf + from,
-                      (uint16_t)n);
+        if (!a->validated && a->bytes_out + HS_HDR + tlen + n > 3 * a->bytes_in) {
+            hs->st.amp_limited++; /* the unacknowledged flight, again: within 3x too */
+            return 0;
+        }
+        size_t len = encode(buf, cap, SDP_HS_CLOSE, a->conn_id, from, a->rcv_off, a->token, tlen,
+                            a->sbuf + from, (uint16_t)n, 0);
+        a->bytes_out += len;
+        return len;
     }
     uint32_t room = (uint32_t)(SDP_HS_DGRAM_MAX - HS_HDR - tlen);
     uint32_t n = a->slen - a->snd_nxt;
@@ -674,8 +734,11 @@ static size_t attempt_output(struct sdp_hs *hs, struct attempt *a, uint64_t now,
         hs->st.amp_limited++;
         return 0;
     }
+    /* A client pads until the server has answered: its first flight is
+     * what lets a server answer within 3x before the address is proven. */
+    uint16_t pad = a->role == SDP_TLS_CLIENT && a->rcv_off == 0 ? SDP_HS_DGRAM_MAX : 0;
     size_t len = encode(buf, cap, kind, a->conn_id, a->snd_nxt, a->rcv_off, a->token, tlen, a->sbuf + a->snd_nxt,
-                        (uint16_t)n);
+                        (uint16_t)n, pad);
     if (len == 0)
         return 0;
     if (n && a->snd_una == a->snd_nxt)
@@ -695,7 +758,7 @@ size_t sdp_hs_output(struct sdp_hs *hs, uint64_t now, uint8_t *buf, size_t cap, 
         hs->rep_head = (hs->rep_head + 1) % hs->rep_cap;
         hs->rep_n--;
         *to = r->to;
-        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0);
+        return encode(buf, cap, r->kind, r->conn_id, 0, 0, r->token, r->token_len, NULL, 0, 0);
     }
     for (uint32_t k = 0; k < hs->cfg.max_attempts; k++) {
         uint32_t i = (hs->out_cursor + k) % hs->cfg.max_attempts;

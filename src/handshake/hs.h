@@ -32,6 +32,9 @@ struct sdp_hs_config {
     uint64_t linger_ns;        /* a finished attempt stays to re-acknowledge (2 s) */
     uint64_t token_life_ns;    /* retry tokens accepted for this long (10 min) */
     uint32_t replies_per_ms;   /* RETRY / no-session replies budget (64 per ms) */
+    int always_retry;          /* server: RETRY every first contact without a token (0) ... */
+    uint32_t unvalidated_max;  /* ... else only beyond this many attempts with unproven
+                                * addresses at once (32); docs/PROTOCOL.md 8.2 */
 };
 
 void sdp_hs_config_default(struct sdp_hs_config *cfg);
@@ -113,6 +116,9 @@ struct sdp_hs_stats {
     uint64_t started, accepted, completed, failed, timeouts, retries_sent, tokens_bad, retransmits;
     uint64_t dropped, amp_limited, replies_limited, no_session_sent, superseded;
     uint64_t early; /* EARLY events: 0-RTT offered (client) or accepted (server) */
+    uint64_t unvalidated; /* server: first contacts taken without a RETRY */
+    uint64_t retries_load; /* ... of retries_sent: those only because unvalidated_max was reached */
+    uint64_t retries_flight; /* ... those because our first flight exceeds 3x a ClientHello */
     uint64_t attempts; /* gauge */
 };
 void sdp_hs_get_stats(const struct sdp_hs *hs, struct sdp_hs_stats *st);

@@ -379,8 +379,19 @@ int sdp_wire_decode_handshake(const uint8_t *buf, size_t len, struct sdp_pkt *ou
     p = sdp_get_u32be(p, end, &hs->ack_offset);
     if (p == NULL)
         return SDP_WIRE_ESHORT;
-    if (len != (size_t)HS_HDR_LEN + hs->token_len + hs->payload_len)
-        return SDP_WIRE_ELENGTH;
+    /* CLIENT packets may be padded with zeros (so that a server may answer
+     * a first contact with its whole flight within 3x, PROTOCOL.md 8.2);
+     * every other kind has its exact length. */
+    size_t exact = (size_t)HS_HDR_LEN + hs->token_len + hs->payload_len;
+    hs->pad_to = 0;
+    if (len != exact) {
+        if (len < exact || len > UINT16_MAX || hs->kind != SDP_HS_CLIENT)
+            return SDP_WIRE_ELENGTH;
+        for (size_t i = exact; i < len; i++)
+            if (buf[i] != 0)
+                return SDP_WIRE_ELENGTH; /* not padding: the lengths disagree */
+        hs->pad_to = (uint16_t)len;
+    }
     int rc = check_hdr(buf, len, SDP_PKT_HANDSHAKE, &out->hdr);
     if (rc)
         return rc;
@@ -609,6 +620,9 @@ int sdp_wire_encode_handshake(uint8_t *buf, size_t cap, const struct sdp_hdr *h,
         (hs->payload_len && hs->payload == NULL))
         return SDP_WIRE_EINVAL;
     size_t total = (size_t)HS_HDR_LEN + hs->token_len + hs->payload_len;
+    size_t body = total;
+    if (hs->kind == SDP_HS_CLIENT && hs->pad_to > total)
+        total = hs->pad_to;
     int rc = enc_begin(buf, cap, h, SDP_PKT_HANDSHAKE, total);
     if (rc)
         return rc;
@@ -622,6 +636,10 @@ int sdp_wire_encode_handshake(uint8_t *buf, size_t cap, const struct sdp_hdr *h,
     p = sdp_put_u32be(p, end, hs->ack_offset);
     p = sdp_put_bytes(p, end, hs->token, hs->token_len);
     p = sdp_put_bytes(p, end, hs->payload, hs->payload_len);
+    if (p && total > body) {
+        memset(p, 0, total - body); /* enc_begin checked cap */
+        p += total - body;
+    }
     return p ? (int)total : SDP_WIRE_ENOSPACE;
 }
 

@@ -118,6 +118,8 @@ struct sdp_handshake {
     uint8_t token_len;
     const uint8_t *payload;
     uint16_t payload_len;
+    uint16_t pad_to;       /* encode: CLIENT packets are zero-padded to this many bytes;
+                            * decode: the datagram's length when padded, else 0 */
 };
 
 /* Control packets (all types but DATA and HANDSHAKE) end with a 64-bit

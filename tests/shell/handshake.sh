@@ -125,10 +125,12 @@ kill "$rl"; wait "$rl" 2>/dev/null
 [ $n_ok -eq 20 ] && ok "20 handshakes and echoes through 10% loss" || bad "only $n_ok of 20 through 10% loss"
 grep -q '"dropped":[1-9]' "$work/relay.json" && ok "the relay did drop packets" || bad "relay dropped nothing: $(cat "$work/relay.json")"
 
-# 6. A relay that flips one byte of the server's first flight: the handshake
-# fails cleanly (TLS notices), nothing reaches the server's application.
+# 6. A relay that flips one byte of the server's first flight (the second
+# handshake datagram with a payload: the client's ClientHello, then the
+# server's answer, no RETRY in between): the handshake fails cleanly (TLS
+# notices), nothing reaches the server's application.
 lp=$(port)
-"$relay" --listen "127.0.0.1:$lp" --to "127.0.0.1:$p" --alter-handshake 3 --seed 3 --duration 30 > "$work/alter.json" &
+"$relay" --listen "127.0.0.1:$lp" --to "127.0.0.1:$p" --alter-handshake 2 --seed 3 --duration 30 > "$work/alter.json" &
 rl=$!
 sleep 0.3
 expect_fail "one altered handshake byte" "handshake\|certificate\|authentic" "127.0.0.1:$lp" --ca "$work/ca.pem" --timeout 8000

@@ -145,6 +145,33 @@ static void pin_run(unsigned engines_server, unsigned engines_client)
     server_stop(&sv);
 }
 
+/* Retry policy: by default a first contact needs no RETRY round trip;
+ * SDP_TLS_RETRY_ALWAYS sends exactly one.  Either way the keys agree. */
+static void retry_policy_run(int always, uint64_t retries)
+{
+    struct server sv;
+    struct sdp_tls_options so = {.ephemeral_cert = 1, .always_retry = always};
+    server_start(&sv, &so, 0);
+    char fp[65];
+    cr_assert_eq(sdp_tls_fingerprint(sv.s, fp), 0);
+    sdp_socket *c;
+    struct sockaddr_in ca;
+    open_sock(&c, &ca, 0);
+    struct sdp_tls_options co = {.pin_sha256_hex = fp};
+    cr_assert_eq(sdp_set_tls(c, &co), 0);
+    burst(c, &sv.addr, 20, 0);
+    struct sdp_stats st;
+    cr_assert_eq(sdp_get_stats(sv.s, &st), 0);
+    cr_assert_eq(st.handshakes_done, 1);
+    cr_assert_eq(st.handshake_retries, retries, "always_retry %d: %llu RETRYs", always,
+                 (unsigned long long)st.handshake_retries);
+    sdp_close(c);
+    server_stop(&sv);
+}
+
+Test(api_tls, first_contact_without_retry_by_default) { retry_policy_run(0, 0); }
+Test(api_tls, retry_always_policy_sends_one) { retry_policy_run(1, 1); }
+
 Test(api_tls, pinned_ephemeral_inline) { pin_run(0, 0); }
 Test(api_tls, pinned_ephemeral_threaded) { pin_run(2, 2); }
 

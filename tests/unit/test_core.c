@@ -2,6 +2,7 @@
  * drop accounting by reason, ctl_seq engine ranges, segmentation and
  * priorities. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -233,13 +234,24 @@ Test(core, state_freed_after_rpc)
         }
     }
     cr_assert(got);
-    /* The ACK goes out on the next tick and frees the server's state. */
-    sdp_core_handle_expiry(a, sdp_core_next_expiry(a));
+    /* A small response's ACK waits ack_delay_ticks (10 ms) for company,
+     * then goes out and frees the server's state. */
     struct sdp_core_seg_desc d;
     int n;
+    struct sdp_core_stats sa, sb;
+    for (int pass = 0; pass < 10; pass++) {
+        uint64_t t = sdp_core_next_expiry(a);
+        cr_assert_leq(t, 10000000, "the timer is due by the ACK's time");
+        sdp_core_handle_expiry(a, t);
+        sdp_core_get_stats(a, &sa);
+        cr_assert_eq(sa.acks_sent, t == 10000000, "at %llu ns: %llu ACKs", (unsigned long long)t,
+                     (unsigned long long)sa.acks_sent);
+        if (sa.acks_sent)
+            break;
+    }
+    cr_assert_eq(sa.acks_sent, 1);
     while ((n = next_seg(a, &d)) > 0)
         deliver(b, &addr_a, n, &d);
-    struct sdp_core_stats sa, sb;
     sdp_core_get_stats(a, &sa);
     sdp_core_get_stats(b, &sb);
     cr_assert_eq(sa.rpcs_active + sb.rpcs_active, 0);
@@ -268,12 +280,20 @@ Test(core, retransmission_is_byte_identical)
         sdp_core_input(b, &addr_a, seg + off, len, 0);
     }
     /* b's silence timer asks again (an unauthenticated message from its
-     * start); a answers from the bytes it sealed once. */
+     * start), resend_ticks (5 ms) after the packets came; a answers from the
+     * bytes it sealed once. */
+    struct sdp_core_stats sb;
+    uint64_t t = 0;
     for (int i = 0; i < 6; i++) {
-        uint64_t t = sdp_core_next_expiry(b);
+        t = sdp_core_next_expiry(b);
         cr_assert_neq(t, UINT64_MAX);
         sdp_core_handle_expiry(b, t);
+        sdp_core_get_stats(b, &sb);
+        if (sb.resends_sent)
+            break;
     }
+    cr_assert_eq(sb.resends_sent, 1);
+    cr_assert_eq(t, 5000000, "asked at %llu ns", (unsigned long long)t);
     int got_resend = 0;
     while ((n = next_seg(b, &d)) > 0) {
         got_resend |= (seg[0] & 15) == SDP_PKT_RESEND;
@@ -413,4 +433,110 @@ Test(core, gathered_segments_match_copied_ones)
     cr_assert_gt(gathered, 0);
     cr_assert_gt(whole, 0);
     sdp_core_free(twin);
+}
+
+/* One request of qlen bytes answered with rlen bytes, no timer involved;
+ * returns the client's RPC id. */
+static uint64_t exchange(size_t qlen, size_t rlen)
+{
+    static uint8_t buf[200000];
+    uint64_t id;
+    cr_assert_eq(sdp_core_send_request(a, a_peer, buf, qlen, 7, 0, &id), 0);
+    struct sdp_core_event ev;
+    struct sdp_core_seg_desc d;
+    int n, got = 0;
+    for (int round = 0; round < 1000 && !got; round++) {
+        while ((n = next_seg(a, &d)) > 0)
+            deliver(b, &addr_a, n, &d);
+        while (sdp_core_next_event(b, &ev)) {
+            cr_assert_eq(sdp_core_send_response(b, ev.peer, ev.rpc_id, buf, rlen, 0), 0);
+            sdp_core_release(b, ev.data);
+        }
+        while ((n = next_seg(b, &d)) > 0)
+            deliver(a, &addr_b, n, &d);
+        while (sdp_core_next_event(a, &ev)) {
+            cr_assert_eq(ev.type, SDP_CORE_EV_RESPONSE);
+            cr_assert_eq(ev.len, rlen);
+            sdp_core_release(a, ev.data);
+            got = 1;
+        }
+    }
+    cr_assert(got);
+    return id;
+}
+
+static uint64_t stat_of(struct sdp_core *c, size_t off)
+{
+    struct sdp_core_stats st;
+    sdp_core_get_stats(c, &st);
+    uint64_t v;
+    memcpy(&v, (const uint8_t *)&st + off, sizeof(v));
+    return v;
+}
+#define STAT(c, f) stat_of((c), offsetof(struct sdp_core_stats, f))
+
+static void a_to_b(void)
+{
+    struct sdp_core_seg_desc d;
+    int n;
+    while ((n = next_seg(a, &d)) > 0)
+        deliver(b, &addr_a, n, &d);
+}
+
+/* Eight finished responses fill one ACK packet, which leaves at once. */
+Test(core, eight_acks_leave_together)
+{
+    for (int i = 0; i < SDP_ACK_MAX; i++) {
+        exchange(64, 64);
+        cr_assert_eq(STAT(a, acks_sent), i == SDP_ACK_MAX - 1, "after %d responses", i + 1);
+    }
+    a_to_b();
+    cr_assert_eq(STAT(b, server_acked), SDP_ACK_MAX);
+    cr_assert_eq(STAT(b, rpcs_active), 0);
+}
+
+/* The server holds a big response until its ACK: that one waits only for
+ * the next tick. */
+Test(core, big_response_acked_at_next_tick)
+{
+    exchange(64, 100000);
+    cr_assert_eq(STAT(a, acks_sent), 0);
+    sdp_core_handle_expiry(a, sdp_core_next_expiry(a));
+    cr_assert_eq(STAT(a, acks_sent), 1);
+    a_to_b();
+    cr_assert_eq(STAT(b, server_acked), 1);
+    cr_assert_eq(STAT(b, mem_used), 0);
+}
+
+/* A lost ACK: the server asks after ack_wait_ticks (not before, since the
+ * client may still be batching), and the client answers at once. */
+Test(core, lost_ack_is_asked_for_later)
+{
+    exchange(64, 64);
+    uint64_t now = 0;
+    for (int t = 0; t < 10; t++) {
+        now += 1000000;
+        sdp_core_handle_expiry(a, now);
+    }
+    cr_assert_eq(STAT(a, acks_sent), 1);
+    struct sdp_core_seg_desc d;
+    while (next_seg(a, &d) > 0)
+        ; /* lost */
+    now = 0;
+    int asked_at = 0;
+    for (int t = 1; t <= 40 && !asked_at; t++) {
+        now += 1000000;
+        sdp_core_handle_expiry(b, now);
+        if (STAT(b, need_ack_sent))
+            asked_at = t;
+    }
+    cr_assert_geq(asked_at, 30, "NEED_ACK at tick %d: before a delayed ACK was due", asked_at);
+    cr_assert_leq(asked_at, 31);
+    int n;
+    while ((n = next_seg(b, &d)) > 0)
+        deliver(a, &addr_b, n, &d);
+    cr_assert_eq(STAT(a, acks_sent), 2, "NEED_ACK is answered without waiting");
+    a_to_b();
+    cr_assert_eq(STAT(b, server_acked), 1);
+    cr_assert_eq(STAT(b, rpcs_active), 0);
 }

@@ -59,6 +59,9 @@ static void mkaddr(struct sdp_core_addr *a, uint16_t port)
     a->len = sizeof(in);
 }
 
+/* Servers made by host_init answer every first contact with a RETRY. */
+static int always_retry;
+
 static void host_init(struct host *h, uint16_t port, const struct sdp_tls_config *tc, int client, int server)
 {
     memset(h, 0, sizeof(*h));
@@ -70,6 +73,7 @@ static void host_init(struct host *h, uint16_t port, const struct sdp_tls_config
     hc.tls = h->tls;
     hc.client = client;
     hc.server = server;
+    hc.always_retry = always_retry;
     cr_assert_eq(sdp_hs_new(&hc, &h->hs), 0);
     h->ev = sdp_keymem_alloc(sizeof(*h->ev));
     cr_assert_not_null(h->ev);
@@ -201,6 +205,7 @@ static void assert_agreed(struct host *cl, struct host *sv)
 Test(hs, clean_channel_retry_then_keys)
 {
     struct host cl, sv;
+    always_retry = 1;
     pair(&cl, &sv);
     struct host *h[2] = {&cl, &sv};
     struct chan c = {.rng = 1};
@@ -228,6 +233,7 @@ Test(hs, clean_channel_retry_then_keys)
 Test(hs, server_keeps_no_state_and_never_amplifies_before_validation)
 {
     struct host cl, sv;
+    always_retry = 1;
     pair(&cl, &sv);
     /* The client's first flight reaches the server; the server's answer is
      * one RETRY no larger than three times what it got, and no attempt. */
@@ -312,6 +318,7 @@ Test(hs, one_altered_byte_fails_cleanly)
     /* Every datagram after the retry has one bit flipped: TLS (not us)
      * notices, both sides fail, nothing is agreed. */
     struct host cl, sv;
+    always_retry = 1;
     pair(&cl, &sv);
     struct host *h[2] = {&cl, &sv};
     struct chan c = {.rng = 99};
@@ -522,6 +529,175 @@ Test(hs, client_done_before_the_server_without_mutual_tls)
     }
     assert_agreed(&cl, &sv);
     cr_assert_lt(cl_step, sv_step, "client done at step %d, server at %d", cl_step, sv_step);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* Without always_retry a padded first contact starts the attempt at once:
+ * the server's whole first flight fits in 3x the client's one datagram, so
+ * the client finishes from it (one round trip, no RETRY). */
+Test(hs, first_contact_in_one_round_trip)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t buf[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, buf, sizeof(buf), &to);
+    cr_assert_eq(n, SDP_HS_DGRAM_MAX, "the first flight is padded to a full datagram");
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, buf, n, 0), 0);
+    size_t total = 0, m;
+    while ((m = sdp_hs_output(sv.hs, 0, out, sizeof(out), &to)) > 0) {
+        struct sdp_pkt p;
+        cr_assert_eq(sdp_wire_decode(out, m, &p), 0);
+        cr_assert_eq(p.u.hs.kind, SDP_HS_SERVER, "no RETRY");
+        total += m;
+        cr_assert_eq(sdp_hs_input(cl.hs, &sv.addr, out, m, 0), 0);
+    }
+    cr_assert_leq(total, 3 * n, "%zu bytes answered %zu before the address was proven", total, n);
+    drain_events(&cl);
+    cr_assert_eq(cl.done, 1, "the client finished from the server's first flight (%zu bytes)", total);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.retries_sent, 0);
+    cr_assert_eq(st.unvalidated, 1);
+    cr_assert_eq(st.amp_limited, 0);
+    /* The client's Finished (its acknowledgement proves its address) ends it. */
+    struct host *h[2] = {&cl, &sv};
+    struct chan c = {.rng = 5};
+    run(&c, h, 0, 1000);
+    assert_agreed(&cl, &sv);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* A flood of padded first contacts from spoofed addresses: at most
+ * unvalidated_max (32) attempts, each answered with at most 3x its bytes;
+ * beyond that every new address gets a stateless RETRY. */
+Test(hs, unproven_flood_falls_back_to_retry)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t buf[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, buf, sizeof(buf), &to);
+    cr_assert_eq(n, SDP_HS_DGRAM_MAX);
+    size_t sent_to[40] = {0};
+    for (int i = 0; i < 40; i++) {
+        struct sdp_core_addr spoof;
+        mkaddr(&spoof, (uint16_t)(3000 + i));
+        sdp_hs_input(sv.hs, &spoof, buf, n, 0);
+        size_t m;
+        while ((m = sdp_hs_output(sv.hs, 0, out, sizeof(out), &to)) > 0) {
+            cr_assert_eq(to.len, spoof.len);
+            cr_assert_eq(memcmp(to.bytes, spoof.bytes, spoof.len), 0, "only the newest contact has output");
+            struct sdp_pkt p;
+            cr_assert_eq(sdp_wire_decode(out, m, &p), 0);
+            cr_assert_eq(p.u.hs.kind, i < 32 ? SDP_HS_SERVER : SDP_HS_RETRY, "contact %d", i);
+            sent_to[i] += m;
+        }
+        cr_assert_leq(sent_to[i], 3 * n, "contact %d got %zu bytes for %zu", i, sent_to[i], n);
+    }
+    /* Their retransmission timers fire: still within 3x each. */
+    for (uint64_t t = 1; t <= 1000; t++) {
+        uint64_t now = t * 1000000;
+        if (sdp_hs_next_expiry(sv.hs) <= now)
+            sdp_hs_handle_expiry(sv.hs, now);
+        size_t m;
+        while ((m = sdp_hs_output(sv.hs, now, out, sizeof(out), &to)) > 0) {
+            uint16_t port = (uint16_t)((to.bytes[2] << 8) | to.bytes[3]);
+            cr_assert(port >= 3000 && port < 3040);
+            sent_to[port - 3000] += m;
+            cr_assert_leq(sent_to[port - 3000], 3 * n);
+        }
+    }
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.unvalidated, 32);
+    cr_assert_eq(st.attempts, 32);
+    cr_assert_eq(st.retries_sent, 8);
+    cr_assert_eq(st.retries_load, 8);
+    cr_assert_gt(st.amp_limited, 0, "retransmissions were held back");
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* One spoofed padded first contact, then a forged CLIENT packet that
+ * "acknowledges" one byte of our flight (offsets are predictable, so that
+ * proves nothing): until the attempt is gone, retransmissions and the
+ * time-out's CLOSE included, the victim gets at most 3x what came from it. */
+Test(hs, forged_ack_proves_nothing_and_timeouts_stay_within_3x)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX], out[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to, victim;
+    mkaddr(&victim, 4000);
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    cr_assert_eq(n, SDP_HS_DGRAM_MAX);
+    cr_assert_eq(sdp_hs_input(sv.hs, &victim, ch, n, 0), 0);
+    struct sdp_pkt p;
+    cr_assert_eq(sdp_wire_decode(ch, n, &p), 0);
+    uint8_t ack[64];
+    struct sdp_hdr hdr = {.type = SDP_PKT_HANDSHAKE};
+    struct sdp_handshake f = {.kind = SDP_HS_CLIENT, .conn_id = p.u.hs.conn_id, .stream_offset = p.u.hs.payload_len,
+                              .ack_offset = 1};
+    int al = sdp_wire_encode_handshake(ack, sizeof(ack), &hdr, &f);
+    cr_assert_gt(al, 0);
+    uint64_t received = n, sent = 0;
+    for (uint64_t now = 0; now <= 7000000000ull; now += 1000000) {
+        if (now == 2000000) {
+            cr_assert_eq(sdp_hs_input(sv.hs, &victim, ack, (size_t)al, now), 0);
+            received += (uint64_t)al;
+        }
+        if (sdp_hs_next_expiry(sv.hs) <= now)
+            sdp_hs_handle_expiry(sv.hs, now);
+        size_t m;
+        while ((m = sdp_hs_output(sv.hs, now, out, sizeof(out), &to)) > 0) {
+            sent += m;
+            cr_assert_leq(sent, 3 * received, "%llu bytes to an unproven address that sent %llu",
+                          (unsigned long long)sent, (unsigned long long)received);
+        }
+        while (sdp_hs_next_event(sv.hs, sv.ev))
+            ;
+    }
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 0, "timed out and forgotten");
+    cr_assert_eq(st.timeouts, 1);
+    cr_assert_gt(st.amp_limited, 0);
+    host_free(&cl);
+    host_free(&sv);
+}
+
+/* A second first contact (another conn_id) from an address with an
+ * attempt under way could be forged to kill it: it gets a RETRY, and the
+ * attempt goes on to completion. */
+Test(hs, first_contact_does_not_replace_an_unproven_attempt)
+{
+    struct host cl, sv;
+    pair(&cl, &sv);
+    struct host *h[2] = {&cl, &sv};
+    cr_assert_eq(sdp_hs_connect(cl.hs, &sv.addr, NULL, 0), 0);
+    uint8_t ch[SDP_HS_DGRAM_MAX];
+    struct sdp_core_addr to;
+    size_t n = sdp_hs_output(cl.hs, 0, ch, sizeof(ch), &to);
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, ch, n, 0), 0);
+    uint8_t forged[SDP_HS_DGRAM_MAX];
+    memcpy(forged, ch, n);
+    forged[SDP_HDR_LEN + 4] ^= 1; /* another conn_id */
+    cr_assert_eq(sdp_hs_input(sv.hs, &cl.addr, forged, n, 0), 0);
+    struct sdp_hs_stats st;
+    sdp_hs_get_stats(sv.hs, &st);
+    cr_assert_eq(st.attempts, 1);
+    cr_assert_eq(st.retries_sent, 1);
+    cr_assert_eq(st.unvalidated, 1);
+    /* The RETRY (for the forged conn_id) is dropped by the real client. */
+    struct chan c = {.rng = 11};
+    run(&c, h, 0, 1000);
+    assert_agreed(&cl, &sv);
     host_free(&cl);
     host_free(&sv);
 }

@@ -451,7 +451,7 @@ Test(wire_roundtrip, handshake_boundaries)
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         struct sdp_hdr h = {0, 0, 0};
         struct sdp_handshake hs = {c[i].kind, c[i].conn_id, c[i].so, c[i].ao, token, c[i].token_len,
-                                   payload, c[i].payload_len};
+                                   payload, c[i].payload_len, 0};
         int n = sdp_wire_encode_handshake(big_a, sizeof big_a, &h, &hs);
         cr_assert_eq(n, 28 + c[i].token_len + c[i].payload_len, "case %zu: %d", i, n);
         struct sdp_pkt p = roundtrip(big_a, n, SDP_PKT_HANDSHAKE);
@@ -657,8 +657,11 @@ Test(wire_malformed, every_truncation_rejected)
                       rc);
             cr_assert_eq(rc_any, rc, "type %u cut to %zu: generic %d, own %d", t, l, rc_any, rc);
         }
-        /* One trailing byte; for DATA it runs past the message's wire end. */
+        /* One trailing byte; for DATA it runs past the message's wire end.
+         * Not zero: zeros after a CLIENT handshake packet are padding
+         * (wire::handshake_client_padding). */
         uint8_t *pkt = exact_copy(buf, len + 1);
+        pkt[len] = 0xa5;
         int want = t == SDP_PKT_DATA ? SDP_WIRE_ERANGE : SDP_WIRE_ELENGTH;
         cr_assert_eq(decoder_of[t](pkt, len + 1, &out), want, "type %u + 1 byte", t);
         cr_assert_eq(sdp_wire_decode(pkt, len + 1, &out), want);
@@ -1000,4 +1003,37 @@ Test(wire_misc, decode_hdr_rules)
     cr_assert_eq(sdp_wire_decode_hdr(c[7].b, 8, &h), 0);
     cr_assert_eq(h.rpc_id, SDP_ID_MAX);
     cr_assert_eq(h.flags, SDP_F_DEFINED);
+}
+
+/* CLIENT packets may be zero-padded (PROTOCOL.md 8.2); other kinds may not,
+ * and padding that is not zero is refused. */
+Test(wire, handshake_client_padding)
+{
+    static uint8_t buf[2048];
+    static const uint8_t payload[300] = {7};
+    struct sdp_hdr h = {0, 0, 0};
+    struct sdp_handshake hs = {.kind = SDP_HS_CLIENT, .conn_id = 9, .payload = payload, .payload_len = 300,
+                               .pad_to = 1200};
+    int n = sdp_wire_encode_handshake(buf, sizeof buf, &h, &hs);
+    cr_assert_eq(n, 1200);
+    for (int i = 28 + 300; i < n; i++)
+        cr_assert_eq(buf[i], 0);
+    struct sdp_pkt p;
+    cr_assert_eq(sdp_wire_decode(buf, (size_t)n, &p), 0);
+    cr_assert_eq(p.u.hs.payload_len, 300);
+    cr_assert_eq(p.u.hs.pad_to, 1200);
+    cr_assert_eq(memcmp(p.u.hs.payload, payload, 300), 0);
+    buf[1199] = 1;
+    cr_assert_eq(sdp_wire_decode(buf, (size_t)n, &p), SDP_WIRE_ELENGTH);
+    buf[1199] = 0;
+    cr_assert_eq(sdp_wire_encode_handshake(buf, 1199, &h, &hs), SDP_WIRE_ENOSPACE);
+    /* Padding asked of a SERVER packet is not applied, and a padded SERVER
+     * packet does not decode. */
+    hs.kind = SDP_HS_SERVER;
+    n = sdp_wire_encode_handshake(buf, sizeof buf, &h, &hs);
+    cr_assert_eq(n, 28 + 300);
+    memset(buf + n, 0, 100);
+    cr_assert_eq(sdp_wire_decode(buf, (size_t)n + 100, &p), SDP_WIRE_ELENGTH);
+    cr_assert_eq(sdp_wire_decode(buf, (size_t)n, &p), 0);
+    cr_assert_eq(p.u.hs.pad_to, 0);
 }
