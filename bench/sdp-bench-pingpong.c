@@ -44,6 +44,8 @@ static sdp_socket *open_at(int server, int cipher)
     sdp_config_default(&cfg);
     cfg.cipher = cipher;
     cfg.allow_insecure = 1;
+    const char *bs = getenv("SDPBENCH_BATCH_SENDS"); /* sdp_config.batch_sends, as in sdp-bench */
+    cfg.batch_sends = bs && atoi(bs) > 0;
     sdp_socket *s;
     if (sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, &s) ||
         sdp_set_default_keys(s, cipher, server ? K2 : K1, server ? K1 : K2)) {
