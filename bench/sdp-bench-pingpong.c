@@ -44,6 +44,8 @@ static sdp_socket *open_at(int server, int cipher)
     sdp_config_default(&cfg);
     cfg.cipher = cipher;
     cfg.allow_insecure = 1;
+    const char *bs = getenv("SDPBENCH_BATCH_SENDS"); /* sdp_config.batch_sends, as in sdp-bench */
+    cfg.batch_sends = bs && atoi(bs) > 0;
     sdp_socket *s;
     if (sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, &s) ||
         sdp_set_default_keys(s, cipher, server ? K2 : K1, server ? K1 : K2)) {
@@ -61,9 +63,16 @@ static sdp_socket *open_at(int server, int cipher)
 static void *server_main(void *arg)
 {
     (void)arg;
+    /* SDP_PINGPONG_BLOCK=1: block in sdp_recv as sdp-bench's server does
+     * (strace and perf only: see above about valgrind). */
+    const char *blk = getenv("SDP_PINGPONG_BLOCK");
+    int block = blk && atoi(blk) > 0;
     while (!atomic_load(&stop)) {
         struct sdp_msg m;
-        if (sdp_recv(srv, &m, 0) != 0) {
+        if (block) {
+            if (sdp_recv(srv, &m, 50) != 0)
+                continue;
+        } else if (sdp_recv(srv, &m, 0) != 0) {
             struct pollfd p = {.fd = sdp_fd(srv), .events = POLLIN};
             poll(&p, 1, 1);
             continue;

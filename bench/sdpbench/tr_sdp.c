@@ -35,6 +35,11 @@ static int sdp_open_at(const char *host, uint16_t port, enum sdp_cipher cipher, 
     cfg.engines = 0;
     cfg.cipher = cipher;
     cfg.allow_insecure = cipher == SDP_CIPHER_NULL_INSECURE;
+    /* SDPBENCH_BATCH_SENDS=1: the opt-in one-submit-per-burst sending
+     * (sdp_config.batch_sends); both loops here call sdp_recv before they
+     * sleep, as it requires. */
+    const char *bs = getenv("SDPBENCH_BATCH_SENDS");
+    cfg.batch_sends = bs && atoi(bs) > 0;
     int rc = sdp_open((struct sockaddr *)&a, sizeof(a), &cfg, out);
     if (rc == 0)
         rc = sdp_set_default_keys(*out, cipher, server ? SECRET_S2C : SECRET_C2S, server ? SECRET_C2S : SECRET_S2C);

@@ -152,6 +152,18 @@ struct sdp_config {
      * on a machine with fewer free cores than spinning threads).  Default 0:
      * never spin. */
     uint32_t busy_poll_us;
+    /* Inline mode: sdp_send and sdp_reply seal and queue their packets but
+     * do not enter the kernel; everything queued goes out in one system
+     * call at the next sdp_recv or sdp_process that runs an engine round
+     * (one that finds no message already waiting), at sdp_cork(s, 0), or
+     * once 64 are queued.  For servers and pipelining clients that answer
+     * a burst per event-loop pass: one submit per burst instead of one per
+     * message.  The price: a message waits in the socket until that call,
+     * so the application must call sdp_recv (until SDP_EAGAIN) or
+     * sdp_process before it sleeps on sdp_fd, or its sends sit unsent.
+     * Default 0: every send and reply enters the kernel before it returns.
+     * No effect in threaded mode (engine threads send when woken). */
+    int batch_sends;
 };
 
 /* Fill cfg with the defaults documented above. */

@@ -3,6 +3,9 @@
 #ifndef SDP_API_API_INT_H
 #define SDP_API_API_INT_H
 
+/* cfg.batch_sends: sends queued before one is forced out (sdp.h). */
+#define SDP_API_BATCH_MAX 64
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -37,6 +40,7 @@ struct sdp_socket {
     int family;
     int threaded;
     int corked, cork_pending; /* inline mode: sdp_cork holds the rounds sends would run */
+    unsigned batched; /* inline, cfg.batch_sends: sends queued since the last round */
     unsigned n;
     struct sdp_engine **eng;
     struct sockaddr_storage local;

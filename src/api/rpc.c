@@ -19,10 +19,13 @@ unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
     return s->n > 1 ? (unsigned)(((uint32_t)id >> 1) % s->n) : 0;
 }
 
+static void api_flush(sdp_socket *s, struct sdp_engine *e);
+
 /* After work was queued on an engine: threaded, wake its thread; inline,
  * send now.  Inline, only the output goes: taking in what arrived meanwhile
  * is the application's next pass's job (its completions keep sdp_fd
  * readable), so a send or reply costs one submit and no no-op completion. */
+
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded) {
@@ -33,6 +36,18 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
         s->cork_pending = 1; /* sdp_cork(s, 0) sends all of them at once */
         return;
     }
+    /* Opt-in batching: the caller's next sdp_recv / sdp_process round
+     * submits these with whatever else it queued; the cap bounds how long
+     * a burst's first reply waits for its last. */
+    if (s->cfg.batch_sends && ++s->batched < SDP_API_BATCH_MAX)
+        return;
+    s->batched = 0;
+    api_flush(s, e);
+}
+
+/* Send what is queued now (inline): one submit. */
+static void api_flush(sdp_socket *s, struct sdp_engine *e)
+{
     if (sdp_engine_flush(e) <= 0)
         return;
     /* Sending delivered an event (rare) that no completion announces; the
@@ -51,9 +66,10 @@ int sdp_cork(sdp_socket *s, int on)
     if (s->threaded)
         return 0; /* the engine threads send as soon as they are woken */
     s->corked = on != 0;
-    if (!s->corked && s->cork_pending) {
+    if (!s->corked && (s->cork_pending || s->batched)) {
         s->cork_pending = 0;
-        sdp_api_kick(s, s->eng[0]);
+        s->batched = 0;
+        api_flush(s, s->eng[0]);
     }
     return 0;
 }
@@ -186,8 +202,10 @@ int sdp_process(sdp_socket *s, int timeout_ms)
 {
     if (!s)
         return SDP_EINVAL;
-    if (!s->threaded)
+    if (!s->threaded) {
+        s->batched = 0; /* the round sends them */
         sdp_engine_step(s->eng[0], timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000);
+    }
     return queue_len(s);
 }
 
@@ -198,6 +216,7 @@ static int recv_inline(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
          * deadline, so no clock reads of our own). */
         if (sdp_api_queue_pop(s, msg))
             return 0;
+        s->batched = 0; /* the round sends them */
         sdp_engine_step(s->eng[0], 0);
         return sdp_api_queue_pop(s, msg) ? 0 : SDP_EAGAIN;
     }
@@ -208,6 +227,7 @@ static int recv_inline(sdp_socket *s, struct sdp_msg *msg, int timeout_ms)
         uint64_t now = sdp_engine_now();
         if (now >= deadline)
             return SDP_EAGAIN;
+        s->batched = 0; /* the round sends them */
         sdp_engine_step(s->eng[0], deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now));
     }
 }

@@ -87,6 +87,11 @@ struct sdp_engine {
     uint8_t *tx_mem;
     uint32_t tx_free; /* head of the free list, UINT32_MAX if empty */
     uint32_t tx_busy;
+    /* Submit-and-wait (sdp_engine_step): sends prepared but not yet
+     * submitted, each of which will post a completion, and whether this
+     * pass leaves its submit to the wait that follows it. */
+    unsigned sq_sends;
+    int defer_submit;
 
     struct sdp_engine **group; /* all engines of the socket, for hand-off */
     pthread_mutex_t ho_lock;
@@ -221,6 +226,7 @@ static void submit(struct sdp_engine *e)
 {
     sdp_uring_check_sqes(&e->ring);
     io_uring_submit(&e->ring);
+    e->sq_sends = 0;
 }
 
 static void arm_recv(struct sdp_engine *e)
@@ -530,6 +536,7 @@ static int send_slot(struct sdp_engine *e, uint32_t slot)
     e->tx_busy++;
     io_uring_prep_sendmsg(sqe, e->fd, &e->tx[slot].tx.msg, 0);
     io_uring_sqe_set_data64(sqe, TAG_SEND_BASE + slot);
+    e->sq_sends++;
     e->st.send_calls++;
     return 0;
 }
@@ -788,6 +795,10 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
         if (e->cfg.hs_run)
             n += hs_pass(e, exp);
         arm_timer(e, e->hs_exp < *exp ? e->hs_exp : *exp);
+        /* A pass that found nothing leaves its sends (a reply queued with
+         * sdp_config.batch_sends) to the wait that follows: one enter. */
+        if (n == 0 && e->defer_submit)
+            break;
         submit(e);
         if (!io_uring_cq_ready(&e->ring))
             break;
@@ -857,11 +868,15 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
     if (!e->ring_ready)
         return SDP_EINVAL;
     uint64_t exp;
+    e->defer_submit = wait_ns != 0;
     unsigned n = work(e, &exp);
+    e->defer_submit = 0;
     /* Sleep only when this pass found nothing: a caller waiting for a
      * message must see the one just delivered, not a timer later. */
-    if (n > 0 || wait_ns == 0 || atomic_load(&e->wake_pending))
+    if (n > 0 || wait_ns == 0 || atomic_load(&e->wake_pending)) {
+        submit(e); /* what the pass left for the wait (no-op when nothing) */
         return (int)n;
+    }
     uint64_t now = sdp_engine_now();
     int64_t wait = wait_ns;
     if (exp != UINT64_MAX) {
@@ -870,6 +885,7 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
             wait = until;
     }
     if (wait != 0 && e->cfg.busy_poll_ns && !e->threaded) {
+        submit(e);
         uint64_t spin = wait > 0 && (uint64_t)wait < e->cfg.busy_poll_ns ? (uint64_t)wait : e->cfg.busy_poll_ns;
         if (busy_poll(e, now + spin))
             return (int)work(e, &exp);
@@ -877,14 +893,22 @@ int sdp_engine_step(struct sdp_engine *e, int64_t wait_ns)
             wait = wait > (int64_t)spin ? wait - (int64_t)spin : 0;
     }
     if (wait != 0) {
+        /* Submit what the pass left and sleep in the same enter.  Each
+         * send posts a completion (loopback's at once), so wait for one
+         * more than those: a packet, the timer, a wake-up.  A completion
+         * counted wrongly only ends the sleep early; the caller loops. */
         struct io_uring_cqe *cqe;
+        unsigned want = e->sq_sends + 1;
         sdp_uring_check_sqes(&e->ring);
+        e->sq_sends = 0;
         if (wait < 0) {
-            io_uring_wait_cqe(&e->ring, &cqe);
+            io_uring_submit_and_wait(&e->ring, want);
         } else {
             struct __kernel_timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
-            io_uring_wait_cqe_timeout(&e->ring, &cqe, &ts);
+            io_uring_submit_and_wait_timeout(&e->ring, &cqe, want, &ts, NULL);
         }
+    } else {
+        submit(e);
     }
     return (int)work(e, &exp);
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,11 +16,15 @@
 static const uint8_t C2S[SDP_SECRET_LEN] = {21, 22, 23};
 static const uint8_t S2C[SDP_SECRET_LEN] = {31, 32, 33};
 
+static int batch_next; /* open_inline: set sdp_config.batch_sends on the next socket */
+
 static sdp_socket *open_inline(uint32_t rpc_timeout_ms, struct sockaddr_in *bound, int server)
 {
     struct sdp_config cfg;
     sdp_config_default(&cfg);
     cfg.engines = 0;
+    cfg.batch_sends = batch_next;
+    batch_next = 0;
     if (rpc_timeout_ms)
         cfg.rpc_timeout_ms = rpc_timeout_ms;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -204,6 +209,126 @@ Test(api_inline, cork_holds_replies_until_uncorked, .timeout = 30)
         cr_assert_eq(m.kind, SDP_MSG_RESPONSE);
         sdp_release(c, &m);
     }
+    sdp_close(c);
+    sdp_close(sv);
+}
+
+/* batch_sends: replies wait in the socket (nothing sent) until the
+ * server's next round, which sends them all; the 64th forces them out. */
+Test(api_inline, batch_sends_go_out_at_the_next_round, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    batch_next = 1;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(0, &ca, 0);
+    enum { N = 70 };
+    static struct sdp_msg req[N];
+    struct sdp_msg m;
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "q", 1, (uint64_t)i, NULL), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(loop_recv(sv, &req[i], 5000), 0, "request %d", i);
+    struct sdp_stats before, after;
+    cr_assert_eq(sdp_get_stats(sv, &before), 0);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(sdp_reply(sv, &req[i], "a", 1), 0);
+        sdp_release(sv, &req[i]);
+    }
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_eq(after.pkts_out, before.pkts_out, "a batched reply entered the kernel at once");
+    cr_assert_eq(sdp_recv(c, &m, 100), SDP_EAGAIN, "a batched reply got out before the next round");
+    cr_assert_eq(sdp_recv(sv, &m, 0), SDP_EAGAIN); /* the round: sends the ten */
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_geq(after.pkts_out - before.pkts_out, 1);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(sdp_recv(c, &m, 2000), 0, "response %d", i);
+        cr_assert_eq(m.kind, SDP_MSG_RESPONSE);
+        sdp_release(c, &m);
+    }
+    /* The other 60: the round reset the count, so all 60 wait (under the
+     * cap of 64); sdp_cork(s, 0) sends them. */
+    cr_assert_eq(sdp_get_stats(sv, &before), 0);
+    for (int i = 10; i < N; i++) {
+        cr_assert_eq(sdp_reply(sv, &req[i], "a", 1), 0);
+        sdp_release(sv, &req[i]);
+    }
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_eq(after.pkts_out, before.pkts_out, "fewer than 64 batched replies were sent");
+    cr_assert_eq(sdp_cork(sv, 0), 0); /* sends what the batch holds */
+    cr_assert_eq(sdp_get_stats(sv, &after), 0);
+    cr_assert_geq(after.pkts_out - before.pkts_out, 1);
+    for (int i = 10; i < N; i++) {
+        cr_assert_eq(sdp_recv(c, &m, 2000), 0, "response %d", i);
+        sdp_release(c, &m);
+    }
+    sdp_close(c);
+    sdp_close(sv);
+}
+
+/* The cap: the 64th batched send forces the batch out without a round. */
+Test(api_inline, batch_sends_cap_forces_a_submit, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    batch_next = 1;
+    sdp_socket *c = open_inline(0, &ca, 0);
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    struct sdp_stats before, after;
+    cr_assert_eq(sdp_get_stats(c, &before), 0);
+    for (int i = 0; i < 63; i++)
+        cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "q", 1, (uint64_t)i, NULL), 0);
+    cr_assert_eq(sdp_get_stats(c, &after), 0);
+    cr_assert_eq(after.pkts_out, before.pkts_out, "a batched request was sent before the cap");
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "q", 1, 63, NULL), 0);
+    cr_assert_eq(sdp_get_stats(c, &after), 0);
+    cr_assert_geq(after.pkts_out - before.pkts_out, 64, "the 64th send did not flush the batch");
+    struct sdp_msg m;
+    for (int i = 0; i < 64; i++) {
+        cr_assert_eq(loop_recv(sv, &m, 5000), 0, "request %d", i);
+        sdp_release(sv, &m);
+    }
+    sdp_close(c);
+    sdp_close(sv);
+}
+
+struct waiter {
+    sdp_socket *c;
+    int rc;
+    long long at;
+};
+
+static void *wait_response(void *arg)
+{
+    struct waiter *w = arg;
+    struct sdp_msg m;
+    w->rc = sdp_recv(w->c, &m, 3000);
+    w->at = now_ms();
+    if (w->rc == 0)
+        sdp_release(w->c, &m);
+    return NULL;
+}
+
+/* A batched reply goes out in the enter that starts a blocking
+ * sdp_recv's sleep, not when the sleep ends. */
+Test(api_inline, batched_reply_goes_out_as_recv_sleeps, .timeout = 30)
+{
+    struct sockaddr_in sa, ca;
+    batch_next = 1;
+    sdp_socket *sv = open_inline(0, &sa, 1);
+    sdp_socket *c = open_inline(0, &ca, 0);
+    struct sdp_msg req, m;
+    cr_assert_eq(sdp_send(c, (struct sockaddr *)&sa, sizeof(sa), "q", 1, 1, NULL), 0);
+    cr_assert_eq(sdp_recv(c, &m, 0), SDP_EAGAIN); /* the client's round sends it */
+    cr_assert_eq(loop_recv(sv, &req, 5000), 0);
+    cr_assert_eq(sdp_reply(sv, &req, "a", 1), 0);
+    sdp_release(sv, &req);
+    struct waiter w = {.c = c};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, wait_response, &w), 0);
+    long long t0 = now_ms();
+    cr_assert_eq(sdp_recv(sv, &m, 1000), SDP_EAGAIN);
+    pthread_join(th, NULL);
+    cr_assert_eq(w.rc, 0, "no response");
+    cr_assert_lt(w.at - t0, 700, "the reply waited for the server's sleep to end (%lld ms)", w.at - t0);
     sdp_close(c);
     sdp_close(sv);
 }
