@@ -19,13 +19,27 @@ unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
     return s->n > 1 ? (unsigned)(((uint32_t)id >> 1) % s->n) : 0;
 }
 
-static void api_flush(sdp_socket *s, struct sdp_engine *e);
+static int queue_len(sdp_socket *s)
+{
+    pthread_mutex_lock(&s->q_lock);
+    int n = (int)s->q_n;
+    pthread_mutex_unlock(&s->q_lock);
+    return n;
+}
+
+/* Send what is queued now (inline): one submit. */
+static void api_flush(sdp_socket *s, struct sdp_engine *e)
+{
+    /* Sending delivered an event (rare) that no completion announces; the
+     * application's poll on sdp_fd (the ring's fd) must still wake for it. */
+    if (sdp_engine_flush(e) > 0 && queue_len(s) > 0)
+        sdp_engine_note_once(e);
+}
 
 /* After work was queued on an engine: threaded, wake its thread; inline,
  * send now.  Inline, only the output goes: taking in what arrived meanwhile
  * is the application's next pass's job (its completions keep sdp_fd
  * readable), so a send or reply costs one submit and no no-op completion. */
-
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded) {
@@ -43,20 +57,6 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
         return;
     s->batched = 0;
     api_flush(s, e);
-}
-
-/* Send what is queued now (inline): one submit. */
-static void api_flush(sdp_socket *s, struct sdp_engine *e)
-{
-    if (sdp_engine_flush(e) <= 0)
-        return;
-    /* Sending delivered an event (rare) that no completion announces; the
-     * application's poll on sdp_fd (the ring's fd) must still wake for it. */
-    pthread_mutex_lock(&s->q_lock);
-    int waiting = s->q_n > 0;
-    pthread_mutex_unlock(&s->q_lock);
-    if (waiting)
-        sdp_engine_note(e);
 }
 
 int sdp_cork(sdp_socket *s, int on)
@@ -190,13 +190,6 @@ void sdp_release(sdp_socket *s, struct sdp_msg *msg)
     msg->len = 0;
 }
 
-static int queue_len(sdp_socket *s)
-{
-    pthread_mutex_lock(&s->q_lock);
-    int n = (int)s->q_n;
-    pthread_mutex_unlock(&s->q_lock);
-    return n;
-}
 
 int sdp_process(sdp_socket *s, int timeout_ms)
 {
