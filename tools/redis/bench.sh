@@ -9,6 +9,8 @@
 #   tools/redis/bench.sh [LIBSDP_BUILD_DIR]
 #   RUNS=5 REQUESTS=200000 SIZES="64 1024 16384" PIPELINES="1 16" CLIENTS=50
 #   SERVER_CPU=0 CLIENT_CPU=1 OUT=results.csv tools/redis/bench.sh
+#   REDIS_BIN=DIR: use the redis-server/redis-benchmark/redis-cli in DIR as
+#   they are (no build), e.g. a copy of an older build for an A/B run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -16,8 +18,12 @@ b=$(cd "${1:-$repo/build}" && pwd)
 RUNS=${RUNS:-5} REQUESTS=${REQUESTS:-200000} CLIENTS=${CLIENTS:-50}
 SIZES=${SIZES:-"64 1024 16384"} PIPELINES=${PIPELINES:-"1 16"}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
-"$here/build.sh" "$b" >/dev/null
-bin="$b/redis/bin"
+if [ -n "${REDIS_BIN:-}" ]; then
+  bin=$(cd "$REDIS_BIN" && pwd)
+else
+  "$here/build.sh" "$b" >/dev/null
+  bin="$b/redis/bin"
+fi
 work=$(mktemp -d)
 OUT=${OUT:-$work/results.csv}
 srv=""
