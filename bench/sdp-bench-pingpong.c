@@ -9,6 +9,7 @@
  *   valgrind --tool=callgrind ./build/bin/sdp-bench-pingpong 2000
  *     -> callgrind.out.PID.1 holds the measured interval (totals / RPCS)
  *   strace -f -c ./build/bin/sdp-bench-pingpong 20000
+ * SDP_PINGPONG_STATS=1 prints packets and records per RPC for each side.
  * SDP_PINGPONG_TLS=1 also configures an (idle) handshake on the server,
  * as sdp-bench's server has. */
 #define _GNU_SOURCE
@@ -141,6 +142,21 @@ int main(int argc, char **argv)
     printf("%d RPCs window %d: %.2f us/RPC\n", n, window, us / n);
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
+    /* Per-RPC packet and record counts (warm-up included): what each RPC
+     * costs beyond its request and response. */
+    const char *st = getenv("SDP_PINGPONG_STATS");
+    if (st && atoi(st) > 0) {
+        double total = n + 200;
+        for (int i = 0; i < 2; i++) {
+            struct sdp_stats s;
+            if (sdp_get_stats(i ? srv : c, &s) != 0)
+                continue;
+            printf("%s: per RPC pkts in %.3f out %.3f, records sealed %.3f opened %.3f, gso sends %.3f, "
+                   "timer wakes %.3f\n",
+                   i ? "server" : "client", s.pkts_in / total, s.pkts_out / total, s.records_sealed / total,
+                   s.records_opened / total, s.gso_sends / total, s.timer_wakes / total);
+        }
+    }
     sdp_close(c);
     sdp_close(srv);
     return 0;

@@ -804,6 +804,7 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->misdirected += es.misdirected;
     st->hs_dropped += es.hs_dropped;
     st->timer_wakes += es.timer_wakes;
+    st->probes_deferred += cs.probes_deferred;
     st->rx_bytes_direct += cs.rx_bytes_direct;
     st->rx_bytes_copied += cs.rx_bytes_inplace;
 }
