@@ -36,6 +36,7 @@
 static const uint8_t K1[SDP_SECRET_LEN] = "k1 client to server";
 static const uint8_t K2[SDP_SECRET_LEN] = "k2 server to client";
 static atomic_int stop;
+static int client_block; /* SDP_PINGPONG_CLIENT_BLOCK=1: the client sleeps in sdp_recv, not in ppoll */
 static sdp_socket *srv;
 
 static sdp_socket *open_at(int server, int cipher)
@@ -101,7 +102,10 @@ static void run(sdp_socket *c, struct sockaddr_in *peer, int n, int window, size
             out++;
         }
         struct sdp_msg m;
-        if (sdp_recv(c, &m, 0) != 0) {
+        if (client_block) {
+            if (sdp_recv(c, &m, 1) != 0)
+                continue;
+        } else if (sdp_recv(c, &m, 0) != 0) {
             struct pollfd p = {.fd = sdp_fd(c), .events = POLLIN};
             struct timespec ts = {0, 1000000};
             ppoll(&p, 1, &ts, NULL);
@@ -122,6 +126,8 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 2000;
     int window = argc > 2 ? atoi(argv[2]) : 1;
     int cipher = argc > 3 && !strcmp(argv[3], "null") ? SDP_CIPHER_NULL_INSECURE : SDP_CIPHER_AES128GCM;
+    const char *cb = getenv("SDP_PINGPONG_CLIENT_BLOCK");
+    client_block = cb && atoi(cb) > 0;
     srv = open_at(1, cipher);
     sdp_socket *c = open_at(0, cipher);
     struct sockaddr_storage ss;
