@@ -9,6 +9,7 @@
  *   valgrind --tool=callgrind ./build/bin/sdp-bench-pingpong 2000
  *     -> callgrind.out.PID.1 holds the measured interval (totals / RPCS)
  *   strace -f -c ./build/bin/sdp-bench-pingpong 20000
+ * SDP_PINGPONG_STATS=1 prints packets and records per RPC for each side.
  * SDP_PINGPONG_TLS=1 also configures an (idle) handshake on the server,
  * as sdp-bench's server has. */
 #define _GNU_SOURCE
@@ -35,6 +36,7 @@
 static const uint8_t K1[SDP_SECRET_LEN] = "k1 client to server";
 static const uint8_t K2[SDP_SECRET_LEN] = "k2 server to client";
 static atomic_int stop;
+static int client_block; /* SDP_PINGPONG_CLIENT_BLOCK=1: the client sleeps in sdp_recv, not in ppoll */
 static sdp_socket *srv;
 
 static sdp_socket *open_at(int server, int cipher)
@@ -100,7 +102,10 @@ static void run(sdp_socket *c, struct sockaddr_in *peer, int n, int window, size
             out++;
         }
         struct sdp_msg m;
-        if (sdp_recv(c, &m, 0) != 0) {
+        if (client_block) {
+            if (sdp_recv(c, &m, 1) != 0)
+                continue;
+        } else if (sdp_recv(c, &m, 0) != 0) {
             struct pollfd p = {.fd = sdp_fd(c), .events = POLLIN};
             struct timespec ts = {0, 1000000};
             ppoll(&p, 1, &ts, NULL);
@@ -121,6 +126,8 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 2000;
     int window = argc > 2 ? atoi(argv[2]) : 1;
     int cipher = argc > 3 && !strcmp(argv[3], "null") ? SDP_CIPHER_NULL_INSECURE : SDP_CIPHER_AES128GCM;
+    const char *cb = getenv("SDP_PINGPONG_CLIENT_BLOCK");
+    client_block = cb && atoi(cb) > 0;
     srv = open_at(1, cipher);
     sdp_socket *c = open_at(0, cipher);
     struct sockaddr_storage ss;
@@ -141,6 +148,21 @@ int main(int argc, char **argv)
     printf("%d RPCs window %d: %.2f us/RPC\n", n, window, us / n);
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
+    /* Per-RPC packet and record counts (warm-up included): what each RPC
+     * costs beyond its request and response. */
+    const char *st = getenv("SDP_PINGPONG_STATS");
+    if (st && atoi(st) > 0) {
+        double total = n + 200;
+        for (int i = 0; i < 2; i++) {
+            struct sdp_stats s;
+            if (sdp_get_stats(i ? srv : c, &s) != 0)
+                continue;
+            printf("%s: per RPC pkts in %.3f out %.3f, records sealed %.3f opened %.3f, gso sends %.3f, "
+                   "timer wakes %.3f\n",
+                   i ? "server" : "client", s.pkts_in / total, s.pkts_out / total, s.records_sealed / total,
+                   s.records_opened / total, s.gso_sends / total, s.timer_wakes / total);
+        }
+    }
     sdp_close(c);
     sdp_close(srv);
     return 0;

@@ -361,6 +361,10 @@ struct sdp_stats {
     uint64_t early_sent, early_resent, early_received, keyless_retried;
     uint64_t hs_dropped;  /* handshake datagrams beyond what a round takes in (the sender retransmits) */
     uint64_t timer_wakes; /* inline mode: times sdp_fd woke for a deadline, not a packet */
+    /* Probes (RESEND, NEED_ACK) that were due but waited because datagrams
+     * were still queued for us: a busy receiver does not ask for bytes it
+     * has not read yet. */
+    uint64_t probes_deferred;
 };
 int sdp_get_stats(sdp_socket *s, struct sdp_stats *st);
 /* The same counters for one engine (0 .. sdp_engines(s) - 1), to see how

@@ -58,7 +58,8 @@ struct sdp_socket {
     pthread_mutex_t q_lock; /* delivered messages; innermost lock */
     pthread_cond_t q_cond;
     struct sdp_msg *q;
-    uint32_t q_head, q_n, q_cap;
+    uint32_t q_head, q_cap;
+    uint32_t q_n; /* changed under q_lock with __atomic stores; may be read with an __atomic load alone */
     int q_fd; /* threaded mode: readable while q_n > 0 */
     _Atomic uint64_t lost_events;
 

@@ -21,10 +21,7 @@ unsigned sdp_api_owner_engine(const sdp_socket *s, uint64_t id)
 
 static int queue_len(sdp_socket *s)
 {
-    pthread_mutex_lock(&s->q_lock);
-    int n = (int)s->q_n;
-    pthread_mutex_unlock(&s->q_lock);
-    return n;
+    return (int)__atomic_load_n(&s->q_n, __ATOMIC_ACQUIRE); /* written under q_lock, read without */
 }
 
 /* Send what is queued now (inline): one submit. */

@@ -96,7 +96,7 @@ static int queue_insert(sdp_socket *s, const struct sdp_msg *m, int front)
     } else {
         s->q[(s->q_head + s->q_n) % s->q_cap] = *m;
     }
-    s->q_n++;
+    __atomic_store_n(&s->q_n, s->q_n + 1, __ATOMIC_RELEASE);
     /* Threaded: the eventfd signals every message.  Inline: sdp_fd is the
      * ring's fd (see sdp_api_kick for messages a send's round took in). */
     if (s->threaded) {
@@ -124,11 +124,17 @@ int sdp_api_queue_push_front(sdp_socket *s, const struct sdp_msg *m)
 int sdp_api_queue_pop(sdp_socket *s, struct sdp_msg *m)
 {
     int got = 0;
+    /* Most calls find nothing (an inline loop polls between packets): say
+     * so without the lock.  A message inserted meanwhile is the next call's,
+     * as if this one had come a moment earlier; the eventfd (threaded) was
+     * drained by the pop that emptied the queue. */
+    if (__atomic_load_n(&s->q_n, __ATOMIC_ACQUIRE) == 0)
+        return 0;
     pthread_mutex_lock(&s->q_lock);
     if (s->q_n) {
         *m = s->q[s->q_head];
         s->q_head = (s->q_head + 1) % s->q_cap;
-        s->q_n--;
+        __atomic_store_n(&s->q_n, s->q_n - 1, __ATOMIC_RELEASE);
         got = 1;
     }
     if (s->threaded && s->q_n == 0) {
@@ -804,6 +810,7 @@ static void add_engine_stats(sdp_socket *s, unsigned i, struct sdp_stats *st)
     st->misdirected += es.misdirected;
     st->hs_dropped += es.hs_dropped;
     st->timer_wakes += es.timer_wakes;
+    st->probes_deferred += cs.probes_deferred;
     st->rx_bytes_direct += cs.rx_bytes_direct;
     st->rx_bytes_copied += cs.rx_bytes_inplace;
 }

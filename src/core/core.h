@@ -239,6 +239,11 @@ void sdp_core_seg_flatten(uint8_t *buf, const struct sdp_core_seg_desc *desc, si
  * and the call to make once it has passed. */
 uint64_t sdp_core_next_expiry(const struct sdp_core *core);
 void sdp_core_handle_expiry(struct sdp_core *core, uint64_t now);
+/* The driver holds datagrams the core has not seen yet (its socket's
+ * receive queue is not empty): tell the next expiry pass, which then
+ * defers probes (docs/CORE.md "Silence behind a backlog").  Set before each
+ * sdp_core_handle_expiry; a driver that cannot tell passes 0. */
+void sdp_core_set_backlog(struct sdp_core *core, int backlog);
 
 enum sdp_core_event_type {
     SDP_CORE_EV_REQUEST = 1,  /* a request arrived: answer with sdp_core_send_response */
@@ -291,6 +296,7 @@ struct sdp_core_stats {
     uint64_t in_by_type[16], out_by_type[16];
     uint64_t data_bytes_out, rtx_pkts, rtx_bytes;
     uint64_t grants_sent, granted_bytes, resends_sent, resends_recv;
+    uint64_t probes_deferred; /* due probes held back because input was still queued */
     uint64_t busy_sent, unknown_sent, need_ack_sent, acks_sent;
     uint64_t records_sealed, records_opened;
     /* Record bytes decrypted straight from packets into the delivered

@@ -44,6 +44,7 @@ struct sdp_core {
     uint32_t ev_cap, ev_head, ev_n;
     uint64_t ctl_seq;               /* low 56 bits of our next ctl_seq */
     uint64_t next_tick;             /* UINT64_MAX when nothing needs a timer */
+    int rx_backlog;                 /* the driver's input queue was not empty (sdp_core_set_backlog) */
     uint64_t now;                   /* the latest time any entry point was given */
     int grants_due;                 /* input changed what grants owe; run before output */
     uint32_t unauth_msgs;

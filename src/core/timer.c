@@ -42,6 +42,21 @@ static uint64_t probe_at(const struct sdp_core *c, const struct sdp_rpc *r)
     return last + probe_wait(c, r);
 }
 
+void sdp_core_set_backlog(struct sdp_core *c, int backlog)
+{
+    c->rx_backlog = backlog != 0;
+}
+
+/* A receiver that has not read all its input yet cannot tell a lost packet
+ * from one waiting in its own queue: when it is busy (many senders at once,
+ * each with unscheduled bytes) that queue can hold more than a probe's
+ * wait, and probing then only brings copies of bytes already here.  So
+ * while input is queued a due probe waits up to this many more probe
+ * waits; then it goes anyway, in case the queue never empties.  Kept
+ * below the 4 waits after which an unauthenticated request is forgotten,
+ * so that one is still asked for once. */
+#define SDP_CORE_BACKLOG_WAITS 2
+
 static int peer_dead(const struct sdp_core *c, const struct sdp_peer *p, uint64_t now)
 {
     return now - p->heard_at >= ticks(c, c->cfg.timeout_ticks) && p->unanswered >= c->cfg.max_probes;
@@ -149,6 +164,12 @@ void sdp_core_handle_expiry(struct sdp_core *c, uint64_t now)
         uint64_t due = probe_at(c, r);
         if (now < due) {
             at_least(&next, due);
+            continue;
+        }
+        if (c->rx_backlog && now - due < SDP_CORE_BACKLOG_WAITS * probe_wait(c, r)) {
+            /* Looked at again next tick: by then the queue may be read. */
+            c->st.probes_deferred++;
+            at_least(&next, soon);
             continue;
         }
         if (p->probes_tick >= c->cfg.probe_budget) {

@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -755,6 +757,16 @@ static unsigned hs_pass(struct sdp_engine *e, uint64_t *exp)
     return n;
 }
 
+/* Does the kernel still hold datagrams for us?  Asked only when the core's
+ * timer is due (one ioctl then): a busy receiver's own queue is not
+ * silence (sdp_core_set_backlog).  Datagrams another engine holds for
+ * this one's RPCs are not seen; the core's deferral is bounded anyway. */
+static int rx_backlog(const struct sdp_engine *e)
+{
+    int n = 0;
+    return ioctl(e->fd, SIOCINQ, &n) == 0 && n > 0;
+}
+
 /* One pass of work: completions, hand-offs, timers, events, output.
  * Returns how much happened (completions reaped plus events delivered) and
  * sets *exp to the core's next deadline. */
@@ -774,8 +786,10 @@ static unsigned work(struct sdp_engine *e, uint64_t *exp)
         uint64_t now = sdp_engine_now();
         n += reap(e, now);
         drain_handoff(e, now);
-        if (sdp_core_next_expiry(e->core) <= now)
+        if (sdp_core_next_expiry(e->core) <= now) {
+            sdp_core_set_backlog(e->core, rx_backlog(e));
             sdp_core_handle_expiry(e->core, now);
+        }
         n += deliver_events(e);
         flush_output(e, now);
         if (!e->recv_armed)

@@ -540,3 +540,60 @@ Test(core, lost_ack_is_asked_for_later)
     cr_assert_eq(STAT(b, server_acked), 1);
     cr_assert_eq(STAT(b, rpcs_active), 0);
 }
+
+/* A receiver whose driver still holds queued datagrams does not ask for
+ * bytes that may be among them: the due RESEND waits while the backlog
+ * lasts, goes out at the first pass without one, and goes out anyway once
+ * the backlog has lasted SDP_CORE_BACKLOG_WAITS (2) more probe waits. */
+static uint64_t first_resend_at(int backlog_until_ms)
+{
+    static uint8_t msg[3000];
+    uint64_t id;
+    cr_assert_eq(sdp_core_send_request(a, a_peer, msg, sizeof(msg), 0, 0, &id), 0);
+    struct sdp_core_seg_desc d;
+    int n = next_seg(a, &d);
+    cr_assert_eq(d.npkts, 3);
+    /* The first datagram is still queued at b; the others were read. */
+    for (int off = (int)d.seg_size; off < n; off += (int)d.seg_size) {
+        size_t len = (size_t)n - (size_t)off < d.seg_size ? (size_t)n - (size_t)off : d.seg_size;
+        sdp_core_input(b, &addr_a, seg + off, len, 0);
+    }
+    struct sdp_core_stats sb;
+    for (int i = 0; i < 40; i++) {
+        uint64_t t = sdp_core_next_expiry(b);
+        cr_assert_neq(t, UINT64_MAX);
+        sdp_core_set_backlog(b, t < (uint64_t)backlog_until_ms * 1000000);
+        sdp_core_handle_expiry(b, t);
+        sdp_core_get_stats(b, &sb);
+        if (sb.resends_sent) {
+            cr_assert_eq(sb.resends_sent, 1);
+            return t;
+        }
+    }
+    cr_assert_fail("no RESEND");
+    return 0;
+}
+
+Test(core, probe_waits_for_backlog_to_drain)
+{
+    uint64_t t = first_resend_at(8);
+    cr_assert_eq(t, 8000000, "asked at %llu ns, when the queue was read", (unsigned long long)t);
+    struct sdp_core_stats sb;
+    sdp_core_get_stats(b, &sb);
+    cr_assert_eq(sb.probes_deferred, 3, "deferred at 5, 6 and 7 ms");
+}
+
+Test(core, probe_goes_despite_endless_backlog)
+{
+    uint64_t t = first_resend_at(1000);
+    cr_assert_eq(t, 15000000, "asked at %llu ns: 5 ms wait + 2 x 5 ms", (unsigned long long)t);
+}
+
+Test(core, probe_without_backlog_is_not_deferred)
+{
+    uint64_t t = first_resend_at(0);
+    cr_assert_eq(t, 5000000);
+    struct sdp_core_stats sb;
+    sdp_core_get_stats(b, &sb);
+    cr_assert_eq(sb.probes_deferred, 0);
+}
