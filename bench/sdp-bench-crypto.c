@@ -20,7 +20,7 @@
 #include "sdp/sdp.h"
 
 #define MAX_IMPL 8
-static const uint32_t sizes[] = {64, 1400, 16384};
+static const uint32_t sizes[] = {64, 128, 1400, 16384};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
 static volatile uint8_t sink;

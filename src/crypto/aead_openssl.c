@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -38,6 +39,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/aead_impl.h"
+#include "crypto/gcm_small.h"
 #include "crypto/keymem.h"
 #include "sdp/sdp.h"
 
@@ -66,6 +68,9 @@ struct ossl_ctx {
 struct sdp_aead_key {
     struct ossl_ctx enc; /* made and keyed by the first seal; empty while idle */
     struct ossl_ctx dec; /* made and keyed by the first open; empty while idle */
+    /* Short AES-128 records (gcm_small.h): the expanded key, locked, made
+     * by the first short record and freed while idle like the contexts. */
+    struct sdp_gcm_small *small;
     const struct ossl_impl *im;
     uint64_t id;
     uint8_t iv[SDP_AEAD_IV_LEN];
@@ -237,6 +242,35 @@ static void ossl_key_idle(struct sdp_aead_key *k)
         return;
     ctx_free(&k->enc);
     ctx_free(&k->dec);
+    sdp_keymem_free(k->small); /* wipes the schedule */
+    k->small = NULL;
+}
+
+static int small_ok = -1; /* the CPU can take the short-record path: probed once */
+
+/* The short-record path for this record, or NULL (OpenSSL serves it). */
+static const struct sdp_gcm_small *ossl_small(struct sdp_aead_key *k, size_t aad_len, size_t len)
+{
+    if (len > SDP_GCM_SMALL_MAX || aad_len > SDP_GCM_SMALL_MAX || k->key_len != 16)
+        return NULL;
+    if (k->small)
+        return k->small;
+    int ok = __atomic_load_n(&small_ok, __ATOMIC_RELAXED);
+    if (ok < 0) {
+        ok = sdp_gcm_small_available() && !getenv("SDP_NO_GCM_SMALL");
+        __atomic_store_n(&small_ok, ok, __ATOMIC_RELAXED);
+    }
+    if (!ok)
+        return NULL;
+    struct sdp_gcm_small *g = sdp_keymem_alloc(sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    if (sdp_gcm_small_init(g, k->key) != 0) {
+        sdp_keymem_free(g);
+        return NULL;
+    }
+    k->small = g;
+    return g;
 }
 
 static void ossl_key_free(struct sdp_aead_key *k)
@@ -306,6 +340,9 @@ static int ossl_seal(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
     if (k == NULL || len > INT_MAX || aad_len > INT_MAX)
         return SDP_EINVAL;
     sdp_aead_nonce(nonce, k->iv, seq);
+    const struct sdp_gcm_small *g = ossl_small(k, aad_len, len);
+    if (g)
+        return sdp_gcm_small_seal(g, nonce, aad, aad_len, pt, len, ct, tag) == 0 ? 0 : SDP_ECRYPTO;
     struct ossl_ctx *c = ossl_kctx(k, 1);
     if (c == NULL || ctx_init(c, 1, NULL, 0, nonce) != 0 || ctx_update(c, NULL, aad, aad_len) != 0 ||
         ctx_update(c, ct, pt, len) != 0 || ctx_final(c, 1) != 0 || ctx_tag(c, tag, 0) != 0)
@@ -324,6 +361,9 @@ static int ossl_open(struct sdp_aead_key *k, uint64_t seq, const uint8_t *aad, s
     sdp_aead_nonce(nonce, k->iv, seq);
     /* The tag is copied first: pt may overlap the caller's tag buffer. */
     memcpy(tagcopy, tag, SDP_AEAD_TAG_LEN);
+    const struct sdp_gcm_small *g = ossl_small(k, aad_len, len);
+    if (g)
+        return sdp_gcm_small_open(g, nonce, aad, aad_len, ct, len, tagcopy, pt);
     struct ossl_ctx *c = ossl_kctx(k, 0);
     int rc = SDP_ECRYPTO;
     if (c != NULL && ctx_init(c, 0, NULL, 0, nonce) == 0 && ctx_tag(c, tagcopy, 1) == 0 &&
