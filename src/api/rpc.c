@@ -30,13 +30,14 @@ static void api_flush(sdp_socket *s, struct sdp_engine *e)
     /* Sending delivered an event (rare) that no completion announces; the
      * application's poll on sdp_fd (the ring's fd) must still wake for it. */
     if (sdp_engine_flush(e) > 0 && queue_len(s) > 0)
-        sdp_engine_note_once(e);
+        sdp_engine_note(e);
 }
 
 /* After work was queued on an engine: threaded, wake its thread; inline,
  * send now.  Inline, only the output goes: taking in what arrived meanwhile
  * is the application's next pass's job (its completions keep sdp_fd
  * readable), so a send or reply costs one submit and no no-op completion. */
+
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded) {
@@ -55,6 +56,7 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
     s->batched = 0;
     api_flush(s, e);
 }
+
 
 int sdp_cork(sdp_socket *s, int on)
 {
@@ -186,7 +188,6 @@ void sdp_release(sdp_socket *s, struct sdp_msg *msg)
     msg->data = NULL;
     msg->len = 0;
 }
-
 
 int sdp_process(sdp_socket *s, int timeout_ms)
 {

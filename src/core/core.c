@@ -256,16 +256,10 @@ void sdp_core_arm(struct sdp_core *c, uint64_t at)
         c->next_tick = at;
 }
 
-void sdp_core_arm_probe(struct sdp_core *c)
+/* A new RPC needs the timer no sooner than its first probe. */
+static void arm_rpc(struct sdp_core *c)
 {
     sdp_core_arm(c, c->now + (uint64_t)c->cfg.tick_ns * c->cfg.resend_ticks);
-}
-
-void sdp_core_rpc_started(struct sdp_core *c, struct sdp_peer *p)
-{
-    if (p->nrpcs++ == 0)
-        p->heard_at = c->now; /* silence counts while it has RPCs */
-    sdp_core_arm_probe(c);
 }
 
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev)
@@ -461,11 +455,13 @@ int sdp_core_send_request_fv(struct sdp_core *c, uint32_t peer, uint64_t id, con
         sdp_core_tx_sealed(c, p);
     r->state = SDP_RPC_CLIENT;
     r->cookie = cookie;
-    sdp_core_rpc_started(c, p);
+    if (p->nrpcs++ == 0)
+        p->heard_at = c->now; /* silence counts while it has RPCs */
     p->mem += r->out.alloc;
     c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.requests_sent++;
     sdp_core_send_update(c, r);
+    arm_rpc(c);
     *rpc_id = id;
     return 0;
 }
@@ -506,6 +502,6 @@ int sdp_core_send_response_v(struct sdp_core *c, uint32_t peer, uint64_t rpc_id,
     c->st.records_sealed += sdp_msg_nrec((uint32_t)len, rs);
     c->st.responses_sent++;
     sdp_core_send_update(c, r);
-    sdp_core_arm_probe(c);
+    arm_rpc(c);
     return 0;
 }

@@ -79,10 +79,6 @@ void sdp_core_replay_free(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_drop(struct sdp_core *c, int reason, int code);
 /* Bring the timer forward to at (it runs only when something can be due). */
 void sdp_core_arm(struct sdp_core *c, uint64_t at);
-/* The timer no later than a probe for something that starts now; a new
- * RPC with peer p: counted, and that. */
-void sdp_core_arm_probe(struct sdp_core *c);
-void sdp_core_rpc_started(struct sdp_core *c, struct sdp_peer *p);
 int sdp_core_push_event(struct sdp_core *c, const struct sdp_core_event *ev);
 void sdp_core_rpc_free(struct sdp_core *c, struct sdp_rpc *r);
 void sdp_core_rpc_fail(struct sdp_core *c, struct sdp_rpc *r, int err);

@@ -125,8 +125,10 @@ static int on_data(struct sdp_core *c, struct sdp_peer *p, const struct sdp_pkt 
             }
             created = 1;
             r->state = SDP_RPC_SRV_INCOMING;
-            sdp_core_rpc_started(c, p);
+            if (p->nrpcs++ == 0)
+                p->heard_at = c->now; /* silence counts while it has RPCs */
             unauth_set(c, p, r);
+            sdp_core_arm(c, c->now + (uint64_t)c->cfg.tick_ns * c->cfg.resend_ticks); /* its first probe */
         } else if (r->state != SDP_RPC_SRV_INCOMING) {
             return sdp_core_drop(c, SDP_DROP_STALE, SDP_EREPLAY);
         }
