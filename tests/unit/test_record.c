@@ -164,10 +164,15 @@ static void msg_free(struct msg *m)
 static int open_as(struct sdp_rec_key *rk, const struct msg *m, uint32_t idx, uint64_t id,
                    uint32_t len, uint16_t rec_size, uint32_t as_idx, uint8_t flags)
 {
-    uint8_t out[16384 + 16];
+    static uint8_t out[65536 + 16], rec[65536 + 32];
     const uint8_t *w = m->wire + (size_t)idx * (m->rec_size + 16u);
     uint32_t rl = t_rec_len(m->len, m->rec_size, idx);
-    return sdp_rec_open(rk, id, len, rec_size, as_idx, flags, w, w + rl, out);
+    /* Altered parameters can make the record layer read a longer record
+     * than the one sealed: give it a buffer that long (zeros after the
+     * record and its tag), so a wrong length is refused, not over-read. */
+    memset(rec, 0, sizeof(rec));
+    memcpy(rec, w, rl + 16u);
+    return sdp_rec_open(rk, id, len, rec_size, as_idx, flags, rec, rec + rl, out);
 }
 
 /* Flipping any bit of the ciphertext or tag, or of any AAD input (message
