@@ -37,7 +37,6 @@ static void api_flush(sdp_socket *s, struct sdp_engine *e)
  * send now.  Inline, only the output goes: taking in what arrived meanwhile
  * is the application's next pass's job (its completions keep sdp_fd
  * readable), so a send or reply costs one submit and no no-op completion. */
-
 void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
 {
     if (s->threaded) {
@@ -56,7 +55,6 @@ void sdp_api_kick(sdp_socket *s, struct sdp_engine *e)
     s->batched = 0;
     api_flush(s, e);
 }
-
 
 int sdp_cork(sdp_socket *s, int on)
 {

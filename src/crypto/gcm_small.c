@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "crypto/keymem.h"
 #include "sdp/sdp.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -112,14 +113,9 @@ GS_TARGET int sdp_gcm_small_init(struct sdp_gcm_small *g, const uint8_t key[16])
     _mm_storeu_si128((__m128i *)(void *)h, aes(g, _mm_setzero_si128()));
     g->h_hi = ld_be64(h);
     g->h_lo = ld_be64(h + 8);
-    /* Wiped with the volatile-safe helper in the caller's key memory;
-     * these stack copies are the schedule too. */
-    volatile uint8_t *vh = h;
-    for (size_t i = 0; i < sizeof(h); i++)
-        vh[i] = 0;
-    volatile __m128i *vr = rk;
-    for (int i = 0; i < 11; i++)
-        vr[i] = _mm_setzero_si128();
+    /* g is locked key memory; these stack copies are the schedule too. */
+    sdp_keymem_wipe(h, sizeof(h));
+    sdp_keymem_wipe(rk, sizeof(rk));
     return 0;
 }
 
